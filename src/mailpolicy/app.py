@@ -1,0 +1,63 @@
+"""create_app(settings) -> the ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from mailpolicy import __version__, handlers
+from mailpolicy.config import Settings
+from mailpolicy.crud import make_router
+from mailpolicy.db import Database
+from mailpolicy.resources import REGISTRY
+from mailpolicy.validation import Rules
+
+API_PREFIX = "/client/v4"
+
+
+def create_api(database: Database, rules: Rules) -> FastAPI:
+    """The v4 API, mounted at /client/v4, with its own OpenAPI document at /client/v4/openapi.json."""
+    api = FastAPI(
+        title="mailpolicy",
+        version=__version__,
+        summary="Email security settings, wire-compatible with Cloudflare's v4 API.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.state.db = database
+    api.state.rules = rules
+    handlers.install(api)
+    for spec, extra in REGISTRY:
+        if extra is not None:
+            api.include_router(extra)
+        api.include_router(make_router(spec))
+    return api
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    database = Database(settings.database_url)
+    rules = Rules(allow_private_ips=settings.allow_private_ips)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(title="mailpolicy", version=__version__, openapi_url=None, docs_url=None,
+                  redoc_url=None, lifespan=lifespan)
+    app.state.db = database
+    app.state.rules = rules
+    app.state.settings = settings
+    handlers.install(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    app.mount(API_PREFIX, create_api(database, rules))
+    return app

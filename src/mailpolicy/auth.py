@@ -1,0 +1,180 @@
+"""Credentials: API tokens (Bearer) and legacy keys (X-Auth-Email + X-Auth-Key), bound to accounts.
+
+Secrets are stored as SHA-256 digests. They are long random strings, so a fast digest is
+enough; a lookup by digest is then confirmed with a constant-time comparison.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from fastapi import Request
+from sqlalchemy import ForeignKey, Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from mailpolicy.db import Base, UTCDateTime, new_id, utcnow
+from mailpolicy.errors import Forbidden, NotFound, Unauthorized
+
+
+class Permission(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+PERMISSION_NAMES = {
+    Permission.READ: "Cloud Email Security: Read",
+    Permission.WRITE: "Cloud Email Security: Write",
+}
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    permission: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_email", "email"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    permission: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+# ---- administration (CLI) -------------------------------------------------------------------
+
+
+def create_account(session: Session, name: str = "default") -> Account:
+    account = Account(id=secrets.token_hex(16), name=name)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def require_account(session: Session, account_id: str) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"No account {account_id}.")
+    return account
+
+
+def create_token(
+    session: Session, account_id: str, permission: Permission, name: str = ""
+) -> tuple[ApiToken, str]:
+    require_account(session, account_id)
+    secret = secrets.token_urlsafe(30)
+    token = ApiToken(
+        account_id=account_id,
+        name=name or f"{permission.value} token",
+        permission=permission.value,
+        secret_hash=digest(secret),
+    )
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def create_key(
+    session: Session, email: str, account_id: str, permission: Permission
+) -> tuple[ApiKey, str]:
+    require_account(session, account_id)
+    secret = secrets.token_hex(19)[:37]
+    key = ApiKey(
+        email=email.strip().lower(),
+        account_id=account_id,
+        permission=permission.value,
+        secret_hash=digest(secret),
+    )
+    session.add(key)
+    session.flush()
+    return key, secret
+
+
+# ---- request authentication -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: one grant per account the credential reaches."""
+
+    grants: dict[str, Permission]
+    kind: str
+
+
+def _bearer(session: Session, header: str) -> Principal:
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("The Authorization header must be 'Bearer <API token>'.")
+    hashed = digest(secret.strip())
+    token = session.scalar(
+        select(ApiToken).where(ApiToken.secret_hash == hashed, ApiToken.revoked_at.is_(None))
+    )
+    if token is None or not hmac.compare_digest(token.secret_hash, hashed):
+        raise Unauthorized("Invalid API token.")
+    return Principal({token.account_id: Permission(token.permission)}, "token")
+
+
+def _legacy(session: Session, email: str | None, key: str | None) -> Principal:
+    if not email or not key:
+        raise Unauthorized("X-Auth-Email and X-Auth-Key must be sent together.")
+    hashed = digest(key.strip())
+    keys = session.scalars(
+        select(ApiKey).where(ApiKey.email == email.strip().lower(), ApiKey.revoked_at.is_(None))
+    ).all()
+    grants: dict[str, Permission] = {}
+    for row in keys:
+        # Compare against every key of the address so timing does not reveal which one matched.
+        if hmac.compare_digest(row.secret_hash, hashed):
+            granted = Permission(row.permission)
+            if grants.get(row.account_id) != Permission.WRITE:
+                grants[row.account_id] = granted
+    if not grants:
+        raise Unauthorized("Invalid X-Auth-Email or X-Auth-Key.")
+    return Principal(grants, "key")
+
+
+def authenticate(session: Session, request: Request) -> Principal:
+    headers = request.headers
+    authorization = headers.get("authorization")
+    if authorization:
+        return _bearer(session, authorization)
+    email, key = headers.get("x-auth-email"), headers.get("x-auth-key")
+    if email or key:
+        return _legacy(session, email, key)
+    raise Unauthorized(
+        "Authentication required: send 'Authorization: Bearer <API token>', "
+        "or X-Auth-Email and X-Auth-Key."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountContext:
+    account_id: str
+    permission: Permission

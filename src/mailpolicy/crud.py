@@ -1,0 +1,285 @@
+"""The one generic mechanism behind every settings resource: list, get, create, edit, delete, batch.
+
+A resource describes itself in a `ResourceSpec`; `make_router` turns that into plain endpoints.
+Anything special to one resource lives in that resource's module, as a hook or an extra route.
+"""
+
+# No `from __future__ import annotations` here: make_router puts runtime schema classes in
+# endpoint signatures, and FastAPI must see them as objects, not as names to look up.
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from mailpolicy.db import Entity, utcnow
+from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess
+from mailpolicy.envelope import ERROR_RESPONSES, ok, ok_list
+from mailpolicy.errors import ApiError, Conflict, NotFound
+from mailpolicy.schemas import ListQuery, SearchableListQuery, batch_model
+from mailpolicy.validation import Rules
+
+Row = Any  # an instance of the spec's Entity subclass
+Values = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    path: str  # URL segment, e.g. "allow_policies"
+    noun: str  # for messages, e.g. "allow policy"
+    model: type[Entity]
+    id_param: str
+    create: type[BaseModel]
+    update: type[BaseModel]
+    put: type[BaseModel] | None  # the schema of batch "puts"
+    list_query: type[ListQuery]
+    serialize: Callable[[Row], dict[str, Any]]
+    # Semantic checks on the merged entry (patterns by type, regexes); raise ValidationFailed.
+    check: Callable[[Row, Rules], None]
+    # What makes two entries "the same": exact duplicates are refused with 409.
+    identity: Callable[[Row], tuple[Any, ...]]
+    filters: Callable[[Any], list[ColumnElement[bool]]] = lambda _q: []
+    orderings: Mapping[str, InstrumentedAttribute[Any]] = field(default_factory=dict)
+    search: Sequence[InstrumentedAttribute[Any]] = ()
+    # Request values -> column values (aliases, defaults); identity by default.
+    to_columns: Callable[[Values], Values] = lambda values: values
+    # Special rules before a change is applied: (existing row or None, column values).
+    before_write: Callable[[Row | None, Values], None] | None = None
+    after_create: Callable[[Row], None] | None = None
+    summaries: Mapping[str, str] = field(default_factory=dict)
+    # Which batch the contract gives the resource: all four arrays, deletes only, or none.
+    batch: Literal["full", "deletes", "none"] = "full"
+
+
+def _dedupe_key(spec: ResourceSpec, row: Row) -> str:
+    raw = "\x1f".join("" if part is None else str(part) for part in spec.identity(row))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def get_entry(session: Session, spec: ResourceSpec, account_id: str, entry_id: str) -> Row:
+    row = session.scalar(
+        select(spec.model).where(spec.model.account_id == account_id, spec.model.id == entry_id)
+    )
+    if row is None:
+        raise NotFound(f"No {spec.noun} with id {entry_id} in this account.")
+    return row
+
+
+def _apply(session: Session, spec: ResourceSpec, row: Row, values: Values, rules: Rules) -> None:
+    if spec.before_write is not None:
+        spec.before_write(row if row.id is not None and row in session else None, values)
+    for name, value in values.items():
+        setattr(row, name, value)
+    spec.check(row, rules)
+    key = _dedupe_key(spec, row)
+    model = spec.model
+    clash = session.scalar(
+        select(model.id).where(
+            model.account_id == row.account_id,
+            model.dedupe_key == key,  # type: ignore[attr-defined]
+            model.id != (row.id or ""),
+        )
+    )
+    if clash is not None:
+        raise Conflict(f"An identical {spec.noun} already exists (id {clash}).")
+    row.dedupe_key = key
+    row.modified_at = utcnow()
+
+
+def _flush(session: Session, spec: ResourceSpec) -> None:
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another writer created the same entry between our check and our insert.
+        raise Conflict(f"An identical {spec.noun} already exists.") from None
+
+
+def create_entry(
+    session: Session, spec: ResourceSpec, account_id: str, body: BaseModel, rules: Rules
+) -> Row:
+    now = utcnow()
+    row = spec.model(account_id=account_id, created_at=now)
+    _apply(session, spec, row, spec.to_columns(body.model_dump()), rules)
+    row.modified_at = now
+    session.add(row)
+    if spec.after_create is not None:
+        spec.after_create(row)
+    _flush(session, spec)
+    return row
+
+
+def update_entry(
+    session: Session,
+    spec: ResourceSpec,
+    account_id: str,
+    entry_id: str,
+    values: Values,
+    rules: Rules,
+) -> Row:
+    row = get_entry(session, spec, account_id, entry_id)
+    _apply(session, spec, row, spec.to_columns(values), rules)
+    _flush(session, spec)
+    return row
+
+
+def replace_values(model: type[BaseModel], body: BaseModel) -> Values:
+    """A full replacement: what was sent, and every optional field left out back at its default."""
+    sent = body.model_dump(exclude={"id"})
+    defaults = {
+        name: info.get_default(call_default_factory=True)
+        for name, info in model.model_fields.items()
+        if not info.is_required() and name != "id"
+    }
+    return {**defaults, **sent}
+
+
+def delete_entry(session: Session, spec: ResourceSpec, account_id: str, entry_id: str) -> str:
+    row = get_entry(session, spec, account_id, entry_id)
+    session.delete(row)
+    session.flush()
+    return entry_id
+
+
+def list_entries(
+    session: Session, spec: ResourceSpec, account_id: str, query: ListQuery
+) -> tuple[list[Row], int]:
+    model = spec.model
+    conditions: list[ColumnElement[bool]] = [model.account_id == account_id, *spec.filters(query)]
+    if isinstance(query, SearchableListQuery) and query.search and spec.search:
+        needle = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(or_(*(c.ilike(f"%{needle}%", escape="\\") for c in spec.search)))
+    total = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+    order_name = getattr(query, "order", None)
+    column = spec.orderings.get(order_name or "", model.created_at)
+    descending = getattr(query, "direction", None) == "desc"
+    # Ties are broken by id, in the same direction, so pages never repeat or skip an entry.
+    ordering = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
+    rows = session.scalars(
+        select(model)
+        .where(*conditions)
+        .order_by(*ordering)
+        .offset((query.page - 1) * query.per_page)
+        .limit(query.per_page)
+    ).all()
+    return list(rows), total
+
+
+def run_batch(
+    session: Session, spec: ResourceSpec, account_id: str, body: BaseModel, rules: Rules
+) -> dict[str, list[dict[str, Any]]]:
+    """All or nothing, in Cloudflare's order: deletes, then patches, then puts, then posts."""
+    done: dict[str, list[Row]] = {"patches": [], "puts": [], "posts": []}
+    deleted: list[dict[str, Any]] = []
+    step = ""
+    index = 0
+    try:
+        step = "deletes"
+        for index, ref in enumerate(body.deletes):  # type: ignore[attr-defined]
+            deleted.append({"id": delete_entry(session, spec, account_id, ref.id)})
+        step = "patches"
+        for index, patch in enumerate(getattr(body, "patches", [])):
+            values = patch.model_dump(exclude_unset=True, exclude={"id"})
+            done["patches"].append(update_entry(session, spec, account_id, patch.id, values, rules))
+        step = "puts"
+        for index, put in enumerate(getattr(body, "puts", [])):
+            values = replace_values(type(put), put)
+            done["puts"].append(update_entry(session, spec, account_id, put.id, values, rules))
+        step = "posts"
+        for index, post in enumerate(getattr(body, "posts", [])):
+            done["posts"].append(create_entry(session, spec, account_id, post, rules))
+    except ApiError as exc:
+        if isinstance(exc, NotFound):
+            exc = NotFound(f"{step}[{index}]: {exc}", pointer=f"/{step}/{index}/id")
+            raise exc from None
+        raise exc.with_prefix(f"/{step}/{index}") from None
+    result: dict[str, list[dict[str, Any]]] = {"deletes": deleted}
+    if spec.batch == "full":
+        result.update({k: [spec.serialize(r) for r in rows] for k, rows in done.items()})
+    return result
+
+
+def make_router(spec: ResourceSpec) -> APIRouter:
+    """The standard endpoints for one resource, with the resource's own schemas in the signatures."""
+    router = APIRouter(prefix=f"/accounts/{{account_id}}/email-security/settings/{spec.path}")
+    item = f"/{{{spec.id_param}}}"
+    query_model = spec.list_query
+    create_body = spec.create
+    update_body = spec.update
+    full = spec.batch == "full"
+    batch_body = batch_model(
+        spec.model.__name__,
+        patch=spec.update if full else None,
+        put=spec.put if full else None,
+        post=spec.create if full else None,
+    )
+    common: dict[str, Any] = {"responses": ERROR_RESPONSES, "tags": [spec.path]}
+    summary = spec.summaries.get
+
+    # The resource's own schemas are runtime values here; FastAPI reads them from the signatures.
+    @router.get("", summary=summary("list"), **common)
+    def list_(
+        access: ReadAccess,
+        session: SessionDep,
+        query: Annotated[query_model, Query()],  # type: ignore[valid-type]
+    ) -> JSONResponse:
+        rows, total = list_entries(session, spec, access.account_id, query)
+        items = [spec.serialize(r) for r in rows]
+        return ok_list(items, page=query.page, per_page=query.per_page, total=total)  # type: ignore[attr-defined]
+
+    @router.post("", status_code=201, summary=summary("create"), **common)
+    def create(
+        access: WriteAccess,
+        session: SessionDep,
+        rules: RulesDep,
+        body: create_body,  # type: ignore[valid-type]
+    ) -> JSONResponse:
+        row = create_entry(session, spec, access.account_id, body, rules)
+        return ok(spec.serialize(row), status_code=201)
+
+    def batch_(
+        access: WriteAccess,
+        session: SessionDep,
+        rules: RulesDep,
+        body: batch_body,  # type: ignore[valid-type]
+    ) -> JSONResponse:
+        return ok(run_batch(session, spec, access.account_id, body, rules))
+
+    if spec.batch != "none":
+        router.post("/batch", summary=summary("batch"), **common)(batch_)
+
+    @router.get(item, summary=summary("get"), **common)
+    def get(access: ReadAccess, session: SessionDep, entry_id: str = _id_path(spec)) -> JSONResponse:
+        return ok(spec.serialize(get_entry(session, spec, access.account_id, entry_id)))
+
+    @router.patch(item, summary=summary("edit"), **common)
+    def edit(
+        access: WriteAccess,
+        session: SessionDep,
+        rules: RulesDep,
+        body: update_body,  # type: ignore[valid-type]
+        entry_id: str = _id_path(spec),
+    ) -> JSONResponse:
+        values = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+        row = update_entry(session, spec, access.account_id, entry_id, values, rules)
+        return ok(spec.serialize(row))
+
+    @router.delete(item, summary=summary("delete"), **common)
+    def delete(
+        access: WriteAccess, session: SessionDep, entry_id: str = _id_path(spec)
+    ) -> JSONResponse:
+        return ok({"id": delete_entry(session, spec, access.account_id, entry_id)})
+
+    return router
+
+
+def _id_path(spec: ResourceSpec) -> Any:
+    from fastapi import Path
+
+    return Path(alias=spec.id_param, description=f"The {spec.noun} identifier.")

@@ -1,0 +1,55 @@
+"""Request dependencies: the session (one transaction per request), operator rules, access."""
+
+# No `from __future__ import annotations`: the dependency built in account_access closes over
+# `needed`, and FastAPI must read its signature as objects.
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy.orm import Session
+
+from mailpolicy.auth import PERMISSION_NAMES, AccountContext, Permission, authenticate
+from mailpolicy.db import Database
+from mailpolicy.errors import Forbidden
+from mailpolicy.validation import Rules
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    database: Database = request.app.state.db
+    yield from database.session_scope()
+
+
+def get_rules(request: Request) -> Rules:
+    rules: Rules = request.app.state.rules
+    return rules
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+RulesDep = Annotated[Rules, Depends(get_rules)]
+
+
+def account_access(needed: Permission) -> Callable[..., AccountContext]:
+    """A dependency that admits the caller to the path's account with at least `needed`."""
+
+    def dependency(
+        request: Request,
+        account_id: Annotated[str, Path(max_length=32, description="Identifier.")],
+        session: SessionDep,
+    ) -> AccountContext:
+        principal = authenticate(session, request)
+        granted = principal.grants.get(account_id)
+        if granted is None:
+            # The same answer whether or not the account exists: nothing about other accounts leaks.
+            raise Forbidden(f"This credential has no access to account {account_id}.")
+        if needed is Permission.WRITE and granted is not Permission.WRITE:
+            raise Forbidden(
+                f"This credential can only read; this request needs '{PERMISSION_NAMES[needed]}'."
+            )
+        return AccountContext(account_id, granted)
+
+    return dependency
+
+
+ReadAccess = Annotated[AccountContext, Depends(account_access(Permission.READ))]
+WriteAccess = Annotated[AccountContext, Depends(account_access(Permission.WRITE))]

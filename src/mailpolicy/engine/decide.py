@@ -1,0 +1,489 @@
+"""Precedence: turning the settings entries that matched a message into per-recipient verdicts.
+
+Matching (which entries apply to which message field) is done elsewhere, by the indexed
+engine or by the linear-scan reference; both hand their matches to this module, so the
+two can only disagree about matching, never about precedence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mailpolicy.engine.model import (
+    ACTION_DELIVER,
+    ACTION_DROP,
+    DISPOSITIONS,
+    NONE,
+    RESOURCE_ALLOW,
+    RESOURCE_DOMAINS,
+    RESOURCE_IMPERSONATION,
+    RESOURCE_RESTRICTIONS,
+    RESOURCE_TRUSTED_DOMAINS,
+    Finding,
+    Message,
+    ProtectedDomainRule,
+    Reason,
+    RecipientVerdict,
+)
+from mailpolicy.engine.parse import normalize_domain
+
+EFFECT_REQUIRE_TLS = "require_tls"
+EFFECT_EXEMPT = "exempt_recipient"
+EFFECT_BLOCK = "block"
+EFFECT_TRUSTED = "trusted_sender"
+EFFECT_IMPERSONATION = "impersonation"
+EFFECT_ACCEPTABLE = "acceptable_sender"
+EFFECT_TRUSTED_RECENT = "trusted_recent"
+EFFECT_TRUSTED_SIMILARITY = "trusted_similarity"
+EFFECT_PROTECTED = "protected_domain"
+
+FIELD_ENVELOPE_FROM = "envelope_from"
+FIELD_HEADER_FROM = "header_from"
+FIELD_REPLY_TO = "reply_to"
+FIELD_CLIENT_IP = "client_ip"
+FIELD_CLIENT_HOSTNAME = "client_hostname"
+FIELD_HEADER_FROM_NAME = "header_from_name"
+FIELD_FINDING_DOMAIN = "finding_domain"
+FIELD_RECIPIENT = "recipient"
+
+# Reasons are listed in precedence order, so a verdict reads top to bottom like the rules.
+_EFFECT_RANK = {
+    effect: rank
+    for rank, effect in enumerate(
+        (
+            EFFECT_REQUIRE_TLS,
+            EFFECT_EXEMPT,
+            EFFECT_BLOCK,
+            EFFECT_TRUSTED,
+            EFFECT_IMPERSONATION,
+            EFFECT_ACCEPTABLE,
+            EFFECT_TRUSTED_RECENT,
+            EFFECT_TRUSTED_SIMILARITY,
+            EFFECT_PROTECTED,
+        )
+    )
+}
+_FIELD_RANK = {
+    field: rank
+    for rank, field in enumerate(
+        (
+            FIELD_ENVELOPE_FROM,
+            FIELD_HEADER_FROM,
+            FIELD_HEADER_FROM_NAME,
+            FIELD_REPLY_TO,
+            FIELD_CLIENT_IP,
+            FIELD_CLIENT_HOSTNAME,
+            FIELD_RECIPIENT,
+            FIELD_FINDING_DOMAIN,
+        )
+    )
+}
+_SEVERITY = {disposition: rank for rank, disposition in enumerate(DISPOSITIONS)}
+_ACCEPTABLE_REMOVES = frozenset(("SPAM", "SPOOF", "BULK"))
+
+NOTE_UNVERIFIED = "ignored: verify_sender requires DMARC, SPF or DKIM pass"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PolicyEntry:
+    """One effect of an allow policy or blocked sender, as indexed."""
+
+    resource: str
+    id: str
+    pattern: str
+    effect: str
+    verify_sender: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TrustedDomainEntry:
+    id: str
+    pattern: str
+    is_recent: bool
+    is_similarity: bool
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ImpersonationEntry:
+    id: str
+    name: str
+    email: str
+    # Exactly one of these is set: the normalised address, or the compiled RE2 pattern.
+    email_key: str | None
+    email_regex: Any
+
+    def is_registered_address(self, address: str | None) -> bool:
+        if address is None:
+            return False
+        if self.email_regex is not None:
+            return self.email_regex.fullmatch(address) is not None
+        return address == self.email_key
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RestrictionEntry:
+    id: str
+    domain: str
+    excludes: frozenset[str]
+
+    def excluded_by(self, domain: str) -> str | None:
+        """The most specific exclude entry covering ``domain`` (itself or a parent), if any."""
+        excludes = self.excludes
+        if not excludes:
+            return None
+        while True:
+            if domain in excludes:
+                return domain
+            dot = domain.find(".")
+            if dot < 0:
+                return None
+            domain = domain[dot + 1 :]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ProtectedEntry:
+    rule: ProtectedDomainRule
+    domain: str
+    drops: frozenset[str]
+    reason: Reason
+
+
+def protected_entry(rule: ProtectedDomainRule, domain: str) -> ProtectedEntry:
+    drops = ", ".join(rule.drop_dispositions) or "nothing"
+    if rule.status == "active":
+        note = f"protected domain {domain} (active); drops {drops}"
+    else:
+        status = rule.status or "unset"
+        note = (
+            f"protected domain {domain} is not active (status {status}); "
+            f"its drop dispositions still apply: {drops}"
+        )
+    reason = Reason(RESOURCE_DOMAINS, rule.id, rule.domain, FIELD_RECIPIENT, EFFECT_PROTECTED, True, note)
+    return ProtectedEntry(rule, domain, frozenset(rule.drop_dispositions), reason)
+
+
+# What matching hands to precedence. Each is a plain tuple so the hot path builds them cheaply.
+RestrictionHit = tuple[RestrictionEntry, str, str, str | None]  # entry, field, sender domain, excluded by
+SenderHit = tuple[PolicyEntry, str]  # entry, field
+ImpersonationHit = tuple[ImpersonationEntry, bool]  # entry, sender is impersonating
+TrustedDomainHit = tuple[TrustedDomainEntry, str]  # entry, normalised finding domain
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The message-wide part of a verdict, shared by every recipient it applies to."""
+
+    disposition: str
+    reasons: tuple[Reason, ...]
+    cause: str
+    tls_drop: str | None
+
+
+NO_FINDINGS = Outcome(NONE, (), "no findings", None)
+
+
+def _reason_key(reason: Reason) -> tuple[int, str, int, str, str]:
+    return (
+        _EFFECT_RANK[reason.effect],
+        reason.id,
+        _FIELD_RANK[reason.field],
+        reason.pattern,
+        reason.note,
+    )
+
+
+def _ordered(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
+    return tuple(dict.fromkeys(sorted(reasons, key=_reason_key)))
+
+
+def _most_severe(findings: Iterable[Finding]) -> Finding | None:
+    best: Finding | None = None
+    best_rank = len(DISPOSITIONS)
+    for finding in findings:
+        rank = _SEVERITY[finding.disposition]
+        if rank < best_rank:
+            best, best_rank = finding, rank
+    return best
+
+
+def _finding_phrase(finding: Finding) -> str:
+    if finding.domain:
+        return f"a {finding.kind} finding for {finding.domain}"
+    return f"a {finding.kind} finding"
+
+
+def _restriction_reasons(
+    message: Message, hits: Sequence[RestrictionHit], reasons: list[Reason]
+) -> str | None:
+    """Append the restriction reasons; return the drop explanation when TLS was required."""
+    drop: tuple[str, int, str] | None = None
+    tls = message.tls
+    for entry, field, domain, excluded_by in hits:
+        if excluded_by is not None:
+            honoured, note = False, f"not applied: {domain} is excluded ({excluded_by})"
+        elif tls is not None:
+            honoured, note = True, f"satisfied: the message arrived over TLS ({tls.protocol})"
+        else:
+            honoured, note = True, "the message arrived without TLS, so it is dropped"
+            candidate = (entry.id, _FIELD_RANK[field], domain)
+            if drop is None or candidate < drop:
+                drop = candidate
+        reasons.append(
+            Reason(RESOURCE_RESTRICTIONS, entry.id, entry.domain, field, EFFECT_REQUIRE_TLS, honoured, note)
+        )
+    if drop is None:
+        return None
+    return (
+        f"Dropped: sender domain {drop[2]} requires TLS (restriction {drop[0]}) "
+        "and the message arrived without TLS."
+    )
+
+
+def message_outcome(
+    message: Message,
+    restriction_hits: Sequence[RestrictionHit],
+    sender_hits: Sequence[SenderHit],
+    impersonation_hits: Sequence[ImpersonationHit],
+    trusted_domain_hits: Sequence[TrustedDomainHit],
+    exempt: Sequence[PolicyEntry] = (),
+) -> Outcome:
+    """Apply precedence steps 1 to 8 for a recipient whose exempt matches are ``exempt``."""
+    if not (restriction_hits or sender_hits or impersonation_hits or exempt):
+        if not message.findings:
+            return NO_FINDINGS
+        if not trusted_domain_hits:
+            worst = _most_severe(message.findings)
+            assert worst is not None
+            return Outcome(
+                worst.disposition,
+                (),
+                f"disposition {worst.disposition} from {_finding_phrase(worst)}",
+                None,
+            )
+
+    reasons: list[Reason] = []
+    tls_drop = _restriction_reasons(message, restriction_hits, reasons)
+
+    verified: bool | None = None
+    unverified: set[int] = set()
+    block_id: str | None = None
+    trusted_id: str | None = None
+    acceptable = False
+    for entry, _field in sender_hits:
+        if entry.effect == EFFECT_BLOCK:
+            if block_id is None or entry.id < block_id:
+                block_id = entry.id
+            continue
+        if entry.verify_sender:
+            if verified is None:
+                verified = message.auth.sender_verified()
+            if not verified:
+                unverified.add(id(entry))
+                continue
+        if entry.effect == EFFECT_TRUSTED:
+            if trusted_id is None or entry.id < trusted_id:
+                trusted_id = entry.id
+        else:
+            acceptable = True
+
+    exempt_id = min((entry.id for entry in exempt), default=None)
+    if exempt_id is not None:
+        overridden_by: str | None = f"overridden by exempt recipient allow policy {exempt_id}"
+    elif block_id is not None:
+        overridden_by = f"overridden by blocked sender {block_id}"
+    else:
+        overridden_by = None
+
+    for entry in exempt:
+        reasons.append(
+            Reason(
+                RESOURCE_ALLOW,
+                entry.id,
+                entry.pattern,
+                FIELD_RECIPIENT,
+                EFFECT_EXEMPT,
+                True,
+                "exempt recipient: receives the message whatever its findings",
+            )
+        )
+
+    for entry, field in sender_hits:
+        if entry.effect == EFFECT_BLOCK:
+            if exempt_id is not None:
+                honoured, note = False, f"overridden by exempt recipient allow policy {exempt_id}"
+            else:
+                honoured = True
+                note = "blocked sender: disposition MALICIOUS (attribute CUSTOM_BLOCK_LIST)"
+        elif id(entry) in unverified:
+            honoured, note = False, NOTE_UNVERIFIED
+        elif overridden_by is not None:
+            honoured, note = False, overridden_by
+        elif entry.effect == EFFECT_TRUSTED:
+            honoured, note = True, "trusted sender: all findings removed"
+        elif trusted_id is not None:
+            honoured, note = False, f"superseded by trusted sender allow policy {trusted_id}"
+        else:
+            honoured, note = True, "acceptable sender: SPAM, SPOOF and BULK findings removed"
+        if honoured and entry.verify_sender:
+            note += " (verify_sender satisfied)"
+        reasons.append(
+            Reason(entry.resource, entry.id, entry.pattern, field, entry.effect, honoured, note)
+        )
+
+    if overridden_by is None and trusted_id is not None:
+        overridden_by = f"overridden by trusted sender allow policy {trusted_id}"
+
+    impersonator: ImpersonationEntry | None = None
+    for imp, impersonating in impersonation_hits:
+        if not impersonating:
+            honoured, note = False, "not applied: the sender address is registered for this name"
+        elif overridden_by is not None:
+            honoured, note = False, overridden_by
+        else:
+            honoured = True
+            relation = "does not match" if imp.email_regex is not None else "is not"
+            note = (
+                f"display name matches a registered name but the address {relation} "
+                f"{imp.email}: MALICIOUS-BEC finding added"
+            )
+            if impersonator is None or imp.id < impersonator.id:
+                impersonator = imp
+        reasons.append(
+            Reason(
+                RESOURCE_IMPERSONATION,
+                imp.id,
+                imp.name,
+                FIELD_HEADER_FROM_NAME,
+                EFFECT_IMPERSONATION,
+                honoured,
+                note,
+            )
+        )
+
+    removed_recent: set[str] = set()
+    removed_lookalike: set[str] = set()
+    if trusted_domain_hits:
+        kinds_by_domain: dict[str, set[str]] = {}
+        for finding in message.findings:
+            if finding.domain:
+                kinds_by_domain.setdefault(normalize_domain(finding.domain), set()).add(
+                    finding.kind
+                )
+        for td, domain in trusted_domain_hits:
+            kinds = kinds_by_domain.get(domain, set())
+            for flag, kind, effect, removed in (
+                (td.is_recent, "recent_domain", EFFECT_TRUSTED_RECENT, removed_recent),
+                (td.is_similarity, "lookalike_domain", EFFECT_TRUSTED_SIMILARITY, removed_lookalike),
+            ):
+                if not flag or kind not in kinds:
+                    continue
+                if overridden_by is not None:
+                    honoured = False
+                    note = overridden_by.replace("overridden by trusted", "superseded by trusted")
+                else:
+                    honoured, note = True, f"{kind} finding for {domain} removed"
+                    removed.add(domain)
+                reasons.append(
+                    Reason(
+                        RESOURCE_TRUSTED_DOMAINS,
+                        td.id,
+                        td.pattern,
+                        FIELD_FINDING_DOMAIN,
+                        effect,
+                        honoured,
+                        note,
+                    )
+                )
+
+    ordered = _ordered(reasons)
+    if exempt_id is not None:
+        return Outcome(
+            NONE,
+            ordered,
+            f"recipient is exempt (allow policy {exempt_id}), so no finding applies",
+            tls_drop,
+        )
+    if block_id is not None:
+        return Outcome(
+            "MALICIOUS",
+            ordered,
+            f"sender matched blocked sender {block_id}, disposition MALICIOUS",
+            tls_drop,
+        )
+    if trusted_id is not None:
+        return Outcome(
+            NONE,
+            ordered,
+            f"sender is trusted (allow policy {trusted_id}), so all findings were removed",
+            tls_drop,
+        )
+
+    remaining: list[Finding] = []
+    for finding in message.findings:
+        if acceptable and finding.disposition in _ACCEPTABLE_REMOVES:
+            continue
+        if finding.domain and finding.kind != "content":
+            removed = removed_recent if finding.kind == "recent_domain" else removed_lookalike
+            if normalize_domain(finding.domain) in removed:
+                continue
+        remaining.append(finding)
+    worst = _most_severe(remaining)
+    if impersonator is not None and (worst is None or _SEVERITY[worst.disposition] > 1):
+        return Outcome(
+            "MALICIOUS-BEC",
+            ordered,
+            "disposition MALICIOUS-BEC from an impersonation of registered name "
+            f"{impersonator.name!r} (entry {impersonator.id})",
+            tls_drop,
+        )
+    if worst is not None:
+        return Outcome(
+            worst.disposition,
+            ordered,
+            f"disposition {worst.disposition} from {_finding_phrase(worst)}",
+            tls_drop,
+        )
+    if message.findings or impersonator is not None:
+        cause = "every finding was removed by allow policies or trusted domains"
+    else:
+        cause = "no findings"
+    return Outcome(NONE, ordered, cause, tls_drop)
+
+
+def recipient_verdict(
+    recipient: str,
+    recipient_domain: str | None,
+    outcome: Outcome,
+    protected: ProtectedEntry | None,
+) -> RecipientVerdict:
+    """Apply precedence step 9 (and the step 1 drop) for one recipient."""
+    disposition = outcome.disposition
+    if protected is None:
+        reasons = outcome.reasons
+        action = ACTION_DELIVER
+        where = recipient_domain or "the recipient"
+        explanation = f"Delivered: {outcome.cause}; {where} is not a protected domain."
+    else:
+        reasons = (*outcome.reasons, protected.reason)
+        if disposition in protected.drops:
+            action = ACTION_DROP
+            explanation = (
+                f"Dropped: {outcome.cause}; protected domain {protected.domain} drops {disposition}."
+            )
+        else:
+            action = ACTION_DELIVER
+            if disposition == NONE:
+                explanation = f"Delivered: {outcome.cause}."
+            else:
+                explanation = (
+                    f"Delivered: {outcome.cause}; protected domain {protected.domain} "
+                    f"does not drop {disposition}."
+                )
+    if outcome.tls_drop is not None:
+        action = ACTION_DROP
+        explanation = outcome.tls_drop
+    return RecipientVerdict(
+        recipient, disposition, action, protected is None, reasons, explanation
+    )

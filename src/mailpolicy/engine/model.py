@@ -1,0 +1,198 @@
+"""Value types exchanged with the policy engine: settings rules, messages and verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Most severe first; the final disposition is the first of these a remaining finding has.
+DISPOSITIONS: tuple[str, ...] = (
+    "MALICIOUS",
+    "MALICIOUS-BEC",
+    "SUSPICIOUS",
+    "SPAM",
+    "SPOOF",
+    "BULK",
+)
+NONE = "NONE"
+FINDING_KINDS: tuple[str, ...] = ("content", "recent_domain", "lookalike_domain")
+PATTERN_TYPES: tuple[str, ...] = ("EMAIL", "DOMAIN", "IP", "UNKNOWN")
+
+RESOURCE_ALLOW = "allow_policies"
+RESOURCE_BLOCK = "block_senders"
+RESOURCE_TRUSTED_DOMAINS = "trusted_domains"
+RESOURCE_IMPERSONATION = "impersonation_registry"
+RESOURCE_DOMAINS = "domains"
+RESOURCE_RESTRICTIONS = "sending_domain_restrictions"
+
+ACTION_DELIVER = "deliver"
+ACTION_DROP = "drop"
+
+
+# Settings rules, one type per settings resource.
+
+
+@dataclass(frozen=True, slots=True)
+class AllowPolicyRule:
+    id: str
+    pattern: str
+    pattern_type: str
+    is_regex: bool
+    is_trusted_sender: bool
+    is_acceptable_sender: bool
+    is_exempt_recipient: bool
+    verify_sender: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedSenderRule:
+    id: str
+    pattern: str
+    pattern_type: str
+    is_regex: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedDomainRule:
+    id: str
+    pattern: str
+    is_regex: bool
+    is_recent: bool
+    is_similarity: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImpersonationRule:
+    id: str
+    name: str
+    email: str
+    is_email_regex: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectedDomainRule:
+    id: str
+    domain: str
+    status: str | None
+    drop_dispositions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendingDomainRestrictionRule:
+    id: str
+    domain: str
+    exclude: tuple[str, ...]
+
+
+# The message being judged.
+
+
+@dataclass(frozen=True, slots=True)
+class TLSInfo:
+    protocol: str
+    cipher: str
+
+
+@dataclass(frozen=True, slots=True)
+class DKIMResult:
+    domain: str
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResults:
+    spf: str = "none"
+    dkim: tuple[DKIMResult, ...] = ()
+    dmarc: str = "none"
+
+    def sender_verified(self) -> bool:
+        """True when DMARC, SPF or any DKIM signature passed."""
+        if self.dmarc.lower() == "pass" or self.spf.lower() == "pass":
+            return True
+        return any(sig.result.lower() == "pass" for sig in self.dkim)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: str
+    disposition: str
+    domain: str | None = None
+
+    def __post_init__(self) -> None:
+        # A misspelt disposition would otherwise rank as nothing and silently let mail through.
+        if self.disposition not in DISPOSITIONS:
+            raise ValueError(
+                f"unknown finding disposition {self.disposition!r}; "
+                f"expected one of {', '.join(DISPOSITIONS)}"
+            )
+        if self.kind not in FINDING_KINDS:
+            raise ValueError(
+                f"unknown finding kind {self.kind!r}; expected one of {', '.join(FINDING_KINDS)}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    envelope_from: str
+    header_from: str
+    recipients: tuple[str, ...]
+    client_ip: str
+    reply_to: str | None = None
+    client_hostname: str | None = None
+    helo: str | None = None
+    tls: TLSInfo | None = None
+    auth: AuthResults = AuthResults()
+    findings: tuple[Finding, ...] = ()
+
+
+# The verdict.
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    resource: str
+    id: str
+    pattern: str
+    field: str
+    effect: str
+    honoured: bool
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.resource,
+            "id": self.id,
+            "pattern": self.pattern,
+            "field": self.field,
+            "effect": self.effect,
+            "honoured": self.honoured,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientVerdict:
+    recipient: str
+    disposition: str
+    action: str
+    unprotected: bool
+    reasons: tuple[Reason, ...]
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipient": self.recipient,
+            "disposition": self.disposition,
+            "action": self.action,
+            "unprotected": self.unprotected,
+            "reasons": [reason.to_dict() for reason in self.reasons],
+            "explanation": self.explanation,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    recipients: tuple[RecipientVerdict, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recipients": [recipient.to_dict() for recipient in self.recipients]}

@@ -1,0 +1,178 @@
+"""Normalisation of addresses, domains, display names and IP addresses.
+
+Both the indexes and the messages go through these functions, so a pattern and a field
+that mean the same thing always compare equal.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import string
+import unicodedata
+from email.header import decode_header, make_header
+from email.utils import parseaddr
+
+_AF_INET = socket.AF_INET
+_AF_INET6 = socket.AF_INET6
+_inet_pton = socket.inet_pton
+_from_bytes = int.from_bytes
+
+# Characters for which parseaddr returns a bare address or an angle-bracketed address
+# verbatim; anything else takes the slow, general path through parseaddr.
+_SIMPLE_ADDRESS = frozenset(string.ascii_letters + string.digits + ".-_+@")
+_SIMPLE_NAME = frozenset(string.ascii_letters + string.digits + " ")
+
+_IPV4_MAPPED_PREFIX = 0xFFFF << 32
+_IPV4_MAPPED_MASK = ~0xFFFFFFFF & ((1 << 128) - 1)
+
+
+def split_address(address: str) -> tuple[str, str] | None:
+    """``(local, domain)`` of a normalised address, or None if it is not an address."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        return None
+    return local, domain
+
+
+def normalize_path(value: str | None) -> str | None:
+    """An SMTP envelope address (MAIL FROM or RCPT TO), lowercased; None when empty or invalid.
+
+    The null reverse path ``<>`` of a bounce is no address, so it matches nothing.
+    """
+    if not value:
+        return None
+    address = value.strip()
+    if address.startswith("<") and address.endswith(">"):
+        address = address[1:-1].strip()
+    address = address.lower().rstrip(".")
+    if split_address(address) is None:
+        return None
+    return address
+
+
+def normalize_domain(value: str) -> str:
+    """A domain as stored and compared: lowercase, no surrounding dots or leading ``@``."""
+    return value.strip().lower().lstrip("@").strip(".")
+
+
+def _decode_words(name: str) -> str:
+    # Mail clients show RFC 2047 encoded words decoded, so an impersonator can hide a name
+    # behind one; decode so the registry sees what the recipient sees.
+    try:
+        return str(make_header(decode_header(name)))
+    except (ValueError, LookupError, UnicodeError):
+        return name
+
+
+def parse_mailbox_slow(value: str) -> tuple[str, str]:
+    """``(display name, address)`` exactly as :func:`email.utils.parseaddr` reads them."""
+    name, address = parseaddr(value)
+    return name, address
+
+
+def _parse_mailbox_fast(value: str) -> tuple[str, str] | None:
+    """The common header shapes, parsed without parseaddr; None when the shape is unusual.
+
+    Must return what parseaddr would for every input it accepts (checked by a test).
+    """
+    if _SIMPLE_ADDRESS.issuperset(value):
+        if value.count("@") == 1 and not value.endswith("@"):
+            return "", value
+        return None
+    if not value.endswith(">"):
+        return None
+    lt = value.find("<")
+    if lt < 0 or value.find("<", lt + 1) >= 0:
+        return None
+    address = value[lt + 1 : -1]
+    if address and (
+        address.count("@") != 1
+        or address[0] == "@"
+        or address[-1] == "@"
+        or not _SIMPLE_ADDRESS.issuperset(address)
+    ):
+        return None
+    name = value[:lt].strip()
+    if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
+        inner = name[1:-1]
+        if '"' in inner or "\\" in inner:
+            return None
+        return inner, address
+    if _SIMPLE_NAME.issuperset(name):
+        return " ".join(name.split()), address
+    return None
+
+
+def parse_mailbox(value: str | None) -> tuple[str, str | None]:
+    """``(display name, lowercased address or None)`` of a From or Reply-To header value.
+
+    Garbage yields no address, which then matches nothing.
+    """
+    if not value:
+        return "", None
+    text = value.strip()
+    parsed = _parse_mailbox_fast(text)
+    if parsed is None:
+        parsed = parse_mailbox_slow(text)
+    name, raw = parsed
+    if "=?" in name:
+        name = _decode_words(name)
+    address = raw.strip().lower().rstrip(".")
+    if split_address(address) is None:
+        return name, None
+    return name, address
+
+
+def normalize_name(name: str) -> str:
+    """A display name as the impersonation registry compares it.
+
+    Case-folded, with runs of whitespace collapsed and the ends trimmed. Non-ASCII names are
+    also NFKC-normalised and stripped of invisible format characters, so full-width letters
+    or zero-width joiners cannot disguise a registered name.
+    """
+    if not name.isascii():
+        name = unicodedata.normalize("NFKC", name)
+        name = "".join(ch for ch in name if unicodedata.category(ch) != "Cf")
+    return " ".join(name.split()).casefold()
+
+
+def parse_ip(value: str) -> tuple[int, int] | None:
+    """``(version, integer)`` of an IPv4 or IPv6 address, or None if it is not one."""
+    text = value.strip()
+    try:
+        if ":" in text:
+            return 6, _from_bytes(_inet_pton(_AF_INET6, text), "big")
+        return 4, _from_bytes(_inet_pton(_AF_INET, text), "big")
+    except OSError:
+        pass
+    # inet_pton refuses forms such as scoped IPv6 addresses that ipaddress accepts.
+    try:
+        parsed = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return parsed.version, int(parsed)
+
+
+def ipv4_mapped(value: int) -> int | None:
+    """The IPv4 address inside an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``), if any."""
+    if value & _IPV4_MAPPED_MASK == _IPV4_MAPPED_PREFIX:
+        return value & 0xFFFFFFFF
+    return None
+
+
+def parse_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An address or CIDR block as a network (host bits ignored), or None."""
+    try:
+        return ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def classify_unknown(pattern: str) -> str:
+    """Best-effort type of a legacy UNKNOWN pattern: EMAIL, IP or DOMAIN."""
+    if "@" in pattern:
+        return "EMAIL"
+    if parse_network(pattern) is not None:
+        return "IP"
+    return "DOMAIN"

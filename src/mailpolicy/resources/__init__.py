@@ -1,0 +1,26 @@
+"""One module per settings resource: its table, its schemas, its spec and anything special."""
+
+from fastapi import APIRouter
+
+from mailpolicy.crud import ResourceSpec
+from mailpolicy.resources import (
+    allow_policies,
+    block_senders,
+    domains,
+    impersonation_registry,
+    sending_domain_restrictions,
+    trusted_domains,
+    url_ignore_patterns,
+)
+
+# Each resource's spec, and the router of its special endpoints (registered before the generic
+# routes, so that a fixed path such as /domains/{id}/verification is matched first).
+REGISTRY: tuple[tuple[ResourceSpec, APIRouter | None], ...] = (
+    (allow_policies.SPEC, None),
+    (block_senders.SPEC, None),
+    (domains.SPEC, domains.router),
+    (impersonation_registry.SPEC, None),
+    (sending_domain_restrictions.SPEC, None),
+    (trusted_domains.SPEC, None),
+    (url_ignore_patterns.SPEC, None),
+)

@@ -1,0 +1,57 @@
+"""Field types and output pieces that several resources share."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from mailpolicy.db import Entity
+from mailpolicy.timefmt import iso
+
+PatternType = Literal["EMAIL", "DOMAIN", "IP", "UNKNOWN"]
+
+
+def _not_unknown(value: str | None) -> str | None:
+    if value == "UNKNOWN":
+        raise ValueError("UNKNOWN is deprecated and cannot be set; use EMAIL, DOMAIN or IP")
+    return value
+
+
+WritablePatternType = Annotated[PatternType, AfterValidator(_not_unknown)]
+Pattern = Annotated[str, Field(min_length=1, max_length=1024, description="The pattern value to match.")]
+Comments = Annotated[str | None, Field(max_length=1024)]
+
+
+class SettingsEntry(Entity):
+    """A settings entry: an Entity with the key that refuses exact duplicates."""
+
+    __abstract__ = True
+
+    dedupe_key: Mapped[str] = mapped_column(String(64))
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Any, ...]:
+        name = cls.__tablename__
+        return (
+            Index(f"uq_{name}_account_dedupe", "account_id", "dedupe_key", unique=True),
+            Index(f"ix_{name}_account_created", "account_id", "created_at", "id"),
+            *cls.extra_indexes(),
+        )
+
+    @classmethod
+    def extra_indexes(cls) -> tuple[Index, ...]:
+        return ()
+
+
+def timestamps(row: Entity) -> dict[str, Any]:
+    modified = iso(row.modified_at)
+    return {"created_at": iso(row.created_at), "modified_at": modified, "last_modified": modified}
+
+
+def pattern_key(pattern: str, is_regex: bool) -> str:
+    """Patterns compare case-insensitively; a regex's case is part of its meaning for classes."""
+    return pattern if is_regex else pattern.strip().lower()

@@ -1,0 +1,350 @@
+"""Protected domains: the recipient domains whose mail mailpolicy decides on.
+
+Special to domains: a domain's name is fixed once created; PUT replaces the whole entry; a
+deprecated bulk DELETE takes a JSON array; and domains created through the API start `pending`
+with a DNS TXT ownership record that GET /domains/{id}/verification returns until the operator
+activates the domain (`mailpolicy domains activate ID`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body as BodyParam, Path, Response
+from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, BeforeValidator, Field
+from sqlalchemy import JSON, Boolean, ColumnElement, Index, Integer, String, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from mailpolicy.crud import ResourceSpec, get_entry, replace_values, update_entry
+from mailpolicy.db import UTCDateTime, utcnow
+from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess
+from mailpolicy.envelope import ERROR_RESPONSES, ok
+from mailpolicy.errors import NotFound, ValidationFailed
+from mailpolicy.resources.common import SettingsEntry, timestamps
+from mailpolicy.schemas import UNSET, Body, IdRef, PartialBody, SearchableListQuery, StrictBody
+from mailpolicy.timefmt import iso
+from mailpolicy.validation import Rules, domain_problem, fail, network_problem
+
+DeliveryMode = Literal["DIRECT", "BCC", "JOURNAL", "API", "RETRO_SCAN"]
+Disposition = Literal[
+    "MALICIOUS", "MALICIOUS-BEC", "SUSPICIOUS", "SPOOF", "SPAM", "BULK", "ENCRYPTED", "EXTERNAL", "UNKNOWN", "NONE"
+]
+Region = Literal["GLOBAL", "AU", "DE", "IN", "US"]
+Folder = Literal["AllItems", "Inbox"]
+Status = Literal["pending", "active", "failed", "timeout"]
+TXT_PREFIX = "_cf-email-sec-challenge"
+DEFAULT_LOOKBACK_HOPS = 1
+
+
+def _uuid(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise ValueError("must be a UUID") from None
+    return value
+
+
+IntegrationId = Annotated[str | None, AfterValidator(_uuid)]
+Modes = Annotated[list[DeliveryMode], Field(min_length=1, max_length=10)]
+Dispositions = Annotated[list[Disposition], Field(max_length=10)]
+Regions = Annotated[list[Region], Field(min_length=1, max_length=10)]
+IpRestrictions = Annotated[list[str], Field(max_length=100)]
+Hops = Annotated[int, Field(ge=1, le=20)]
+
+
+class ProtectedDomain(SettingsEntry):
+    __tablename__ = "domains"
+
+    domain: Mapped[str] = mapped_column(String(253))
+    # Delivery modes as ",DIRECT,BCC,": a portable, indexable "contains" filter on any database.
+    delivery_modes: Mapped[str] = mapped_column(String(128))
+    active_delivery_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    drop_dispositions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    regions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ip_restrictions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    folder: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    integration_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    lookback_hops: Mapped[int] = mapped_column(Integer, default=DEFAULT_LOOKBACK_HOPS)
+    require_tls_inbound: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    require_tls_outbound: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    transport: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    spf_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    dmarc_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    inbox_provider: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    o365_tenant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verification_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    authorized_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @classmethod
+    def extra_indexes(cls) -> tuple[Index, ...]:
+        return (
+            Index("ix_domains_account_domain", "account_id", "domain", "id"),
+            Index("ix_domains_account_status", "account_id", "status", "created_at"),
+            Index("ix_domains_account_integration", "account_id", "integration_id"),
+        )
+
+    @property
+    def allowed_delivery_modes(self) -> list[str]:
+        return [m for m in self.delivery_modes.split(",") if m]
+
+    @allowed_delivery_modes.setter
+    def allowed_delivery_modes(self, modes: list[str]) -> None:
+        self.delivery_modes = "," + ",".join(modes) + ","
+        self.active_delivery_mode = modes[0] if modes else None
+
+
+class DomainCreate(StrictBody):
+    allowed_delivery_modes: Modes
+    domain: str
+    drop_dispositions: Dispositions
+    ip_restrictions: IpRestrictions
+    regions: Regions
+    folder: Folder | None = None
+    integration_id: IntegrationId = None
+    lookback_hops: Hops | None = None
+    require_tls_inbound: bool | None = None
+    require_tls_outbound: bool | None = None
+    transport: str | None = None
+
+
+class DomainReplace(Body):
+    allowed_delivery_modes: Modes
+    drop_dispositions: Dispositions
+    ip_restrictions: IpRestrictions
+    lookback_hops: Hops
+    regions: Regions
+    folder: Folder | None = None
+    integration_id: IntegrationId = None
+    require_tls_inbound: bool | None = None
+    require_tls_outbound: bool | None = None
+    transport: str | None = None
+    domain: str | None = Field(
+        default=None, description="Accepted from older clients; must equal the domain's name."
+    )
+
+
+class DomainUpdate(PartialBody):
+    allowed_delivery_modes: Modes = UNSET
+    drop_dispositions: Dispositions = UNSET
+    ip_restrictions: IpRestrictions = UNSET
+    lookback_hops: Hops = UNSET
+    regions: Regions = UNSET
+    folder: Folder | None = UNSET
+    integration_id: IntegrationId = UNSET
+    require_tls_inbound: bool = UNSET
+    require_tls_outbound: bool = UNSET
+    transport: str = UNSET
+    domain: str = Field(
+        default=UNSET, description="Accepted from older clients; must equal the domain's name."
+    )
+
+
+def _status(value: str | None) -> str | None:
+    # The contract's values are lowercase; the official SDK sends them in capitals.
+    return value.lower() if isinstance(value, str) else value
+
+
+class DomainListQuery(SearchableListQuery):
+    order: Literal["domain", "created_at"] | None = Field(default=None, description="Field to sort by.")
+    allowed_delivery_mode: DeliveryMode | None = Field(default=None, description="Delivery mode to filter by.")
+    active_delivery_mode: DeliveryMode | None = Field(
+        default=None, description="Currently active delivery mode to filter by."
+    )
+    domain: list[str] | None = Field(default=None, description="Domain names to filter by.")
+    integration_id: str | None = Field(default=None, description="Integration ID to filter by.")
+    status: Annotated[Status | None, BeforeValidator(_status)] = Field(
+        default=None, description="Filters response to domains with the provided status."
+    )
+
+
+def _filters(q: DomainListQuery) -> list[ColumnElement[bool]]:
+    m = ProtectedDomain
+    conditions: list[ColumnElement[bool]] = []
+    if q.allowed_delivery_mode is not None:
+        conditions.append(m.delivery_modes.contains(f",{q.allowed_delivery_mode},"))
+    if q.active_delivery_mode is not None:
+        conditions.append(m.active_delivery_mode == q.active_delivery_mode)
+    if q.domain:
+        conditions.append(m.domain.in_([d.strip().rstrip(".").lower() for d in q.domain]))
+    if q.integration_id is not None:
+        conditions.append(m.integration_id == q.integration_id)
+    if q.status is not None:
+        conditions.append(m.status == q.status)
+    return conditions
+
+
+def _to_columns(values: dict[str, Any]) -> dict[str, Any]:
+    values = dict(values)
+    if isinstance(values.get("domain"), str):
+        values["domain"] = values["domain"].strip().rstrip(".").lower()
+    if "lookback_hops" in values and values["lookback_hops"] is None:
+        values["lookback_hops"] = DEFAULT_LOOKBACK_HOPS
+    return values
+
+
+def _name_is_fixed(existing: ProtectedDomain | None, values: dict[str, Any]) -> None:
+    if existing is None:
+        return
+    name = values.pop("domain", None)
+    if name is not None and name != existing.domain:
+        raise fail("domain", f"a domain's name cannot change after creation (it is {existing.domain})")
+
+
+def _check(row: ProtectedDomain, rules: Rules) -> None:
+    problem = domain_problem(row.domain)
+    if problem:
+        raise fail("domain", problem)
+    for index, value in enumerate(row.ip_restrictions):
+        # ip_restrictions name the relays that hand mail to us; internal ones are private by nature.
+        problem = network_problem(value, Rules(allow_private_ips=True))
+        if problem:
+            raise ValidationFailed(f"ip_restrictions[{index}]: {problem}.", pointer=f"/ip_restrictions/{index}")
+
+
+def _start_pending(row: ProtectedDomain) -> None:
+    row.status = "pending"
+    row.spf_status = "none"
+    row.dmarc_status = "none"
+    row.verification_token = secrets.token_hex(16)
+
+
+def activate(session: Session, domain_id: str) -> ProtectedDomain:
+    """The operator asserts ownership: the domain becomes active and needs no TXT record."""
+    row = session.get(ProtectedDomain, domain_id)
+    if row is None:
+        raise NotFound(f"No domain with id {domain_id}.")
+    row.status = "active"
+    row.authorized_at = utcnow()
+    row.modified_at = row.authorized_at
+    session.flush()
+    return row
+
+
+def serialize(row: ProtectedDomain) -> dict[str, Any]:
+    authorized = row.status == "active"
+    return {
+        "id": row.id,
+        "domain": row.domain,
+        "allowed_delivery_modes": row.allowed_delivery_modes,
+        "drop_dispositions": list(row.drop_dispositions),
+        "regions": list(row.regions),
+        "ip_restrictions": list(row.ip_restrictions),
+        "folder": row.folder,
+        "integration_id": row.integration_id,
+        "lookback_hops": row.lookback_hops,
+        "require_tls_inbound": row.require_tls_inbound,
+        "require_tls_outbound": row.require_tls_outbound,
+        "transport": row.transport,
+        "status": row.status,
+        "spf_status": row.spf_status,
+        "dmarc_status": row.dmarc_status,
+        "inbox_provider": row.inbox_provider,
+        "o365_tenant_id": row.o365_tenant_id,
+        "authorization": {
+            "authorized": authorized,
+            "status_message": None if authorized else "Awaiting DNS TXT ownership verification.",
+            "timestamp": iso(row.authorized_at or row.created_at),
+        },
+        "emails_processed": {
+            "timestamp": iso(row.modified_at),
+            "total_emails_processed": 0,
+            "total_emails_processed_previous": 0,
+        },
+        **timestamps(row),
+    }
+
+
+SPEC = ResourceSpec(
+    path="domains",
+    noun="domain",
+    model=ProtectedDomain,
+    id_param="domain_id",
+    create=DomainCreate,
+    update=DomainUpdate,
+    put=DomainReplace,
+    list_query=DomainListQuery,
+    serialize=serialize,
+    check=_check,
+    identity=lambda r: (r.domain,),
+    filters=_filters,
+    orderings={"domain": ProtectedDomain.domain, "created_at": ProtectedDomain.created_at},
+    search=(ProtectedDomain.domain, ProtectedDomain.transport),
+    to_columns=_to_columns,
+    before_write=_name_is_fixed,
+    after_create=_start_pending,
+    summaries={
+        "list": "List protected email domains",
+        "create": "Add a new email domain",
+        "batch": "Batch domain operations",
+        "get": "Get an email domain",
+        "edit": "Update an email domain",
+        "delete": "Unprotect an email domain",
+    },
+)
+
+router = APIRouter(prefix="/accounts/{account_id}/email-security/settings/domains", tags=["domains"])
+DomainId = Annotated[str, Path(description="Domain identifier.")]
+
+
+@router.put("/{domain_id}", summary="Replace an email domain", responses=ERROR_RESPONSES)
+def replace_domain(
+    access: WriteAccess, session: SessionDep, rules: RulesDep, domain_id: DomainId, body: DomainReplace
+) -> JSONResponse:
+    values = replace_values(DomainReplace, body)
+    if "domain" not in body.model_fields_set:
+        values.pop("domain", None)
+    row = update_entry(session, SPEC, access.account_id, domain_id, values, rules)
+    return ok(serialize(row))
+
+
+@router.delete(
+    "",
+    summary="Unprotect multiple email domains",
+    deprecated=True,
+    responses=ERROR_RESPONSES,
+)
+def bulk_delete(
+    access: WriteAccess,
+    session: SessionDep,
+    body: Annotated[list[IdRef], BodyParam(min_length=1)],
+) -> JSONResponse:
+    """Deprecated; use the batch endpoint instead. All or nothing: one unknown id deletes nothing."""
+    rows = []
+    for index, ref in enumerate(body):
+        try:
+            rows.append(get_entry(session, SPEC, access.account_id, ref.id))
+        except NotFound as exc:
+            raise NotFound(f"[{index}]: {exc}", pointer=f"/{index}/id") from None
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    return ok([{"id": row.id} for row in rows])
+
+
+@router.get(
+    "/{domain_id}/verification",
+    summary="Get domain verification details",
+    responses={**ERROR_RESPONSES, 204: {"description": "Verified by other means; no TXT record needed."}},
+)
+def verification(access: ReadAccess, session: SessionDep, domain_id: DomainId) -> Response:
+    row: ProtectedDomain = get_entry(session, SPEC, access.account_id, domain_id)
+    if row.status == "active" or row.verification_token is None:
+        return Response(status_code=204)
+    return ok(
+        {
+            "status": row.status,
+            "last_checked_at": None,
+            "txt_record_name": f"{TXT_PREFIX}.{row.domain}",
+            "txt_record_value": f"mailpolicy-verification={row.verification_token}",
+        }
+    )
+
+
+def count_for(session: Session, account_id: str) -> int:
+    return session.scalar(select(func.count()).where(ProtectedDomain.account_id == account_id)) or 0

@@ -1,0 +1,104 @@
+"""Sending-domain restrictions: mail from these domains must arrive over TLS or is dropped."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+from sqlalchemy import JSON, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailpolicy.crud import ResourceSpec
+from mailpolicy.errors import ValidationFailed
+from mailpolicy.resources.common import Comments, SettingsEntry, timestamps
+from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
+from mailpolicy.validation import Rules, domain_problem, fail
+
+
+class SendingDomainRestriction(SettingsEntry):
+    __tablename__ = "sending_domain_restrictions"
+
+    domain: Mapped[str] = mapped_column(String(253))
+    exclude: Mapped[list[str]] = mapped_column(JSON, default=list)
+    comments: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+
+    @classmethod
+    def extra_indexes(cls) -> tuple[Index, ...]:
+        return (Index("ix_sending_domain_restrictions_account_domain", "account_id", "domain", "id"),)
+
+
+class SendingDomainRestrictionCreate(Body):
+    domain: str = Field(description="Domain that requires TLS enforcement.")
+    exclude: list[str] = Field(description="Subdomains to exempt from TLS requirements.")
+    comments: Comments = None
+
+
+class SendingDomainRestrictionUpdate(PartialBody):
+    domain: str = UNSET
+    exclude: list[str] = UNSET
+    comments: Comments = UNSET
+
+
+class SendingDomainRestrictionListQuery(SearchableListQuery):
+    order: Literal["domain", "created_at"] | None = Field(default=None, description="Field to sort by.")
+
+
+def _normalise(values: dict[str, Any]) -> dict[str, Any]:
+    values = dict(values)
+    if isinstance(values.get("domain"), str):
+        values["domain"] = values["domain"].strip().rstrip(".").lower()
+    if isinstance(values.get("exclude"), list):
+        values["exclude"] = [str(e).strip().rstrip(".").lower() for e in values["exclude"]]
+    return values
+
+
+def _check(row: SendingDomainRestriction, _rules: Rules) -> None:
+    problem = domain_problem(row.domain)
+    if problem:
+        raise fail("domain", problem)
+    for index, name in enumerate(row.exclude):
+        problem = domain_problem(name)
+        if problem is None and not name.endswith("." + row.domain):
+            problem = f"'{name}' is not a subdomain of {row.domain}"
+        if problem:
+            raise ValidationFailed(f"exclude[{index}]: {problem}.", pointer=f"/exclude/{index}")
+
+
+def serialize(row: SendingDomainRestriction) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "domain": row.domain,
+        "exclude": list(row.exclude),
+        "comments": row.comments,
+        **timestamps(row),
+    }
+
+
+SPEC = ResourceSpec(
+    path="sending_domain_restrictions",
+    noun="sending domain restriction",
+    model=SendingDomainRestriction,
+    id_param="sending_domain_restriction_id",
+    create=SendingDomainRestrictionCreate,
+    update=SendingDomainRestrictionUpdate,
+    put=None,
+    list_query=SendingDomainRestrictionListQuery,
+    serialize=serialize,
+    check=_check,
+    identity=lambda r: (r.domain,),
+    orderings={
+        "domain": SendingDomainRestriction.domain,
+        "created_at": SendingDomainRestriction.created_at,
+    },
+    search=(SendingDomainRestriction.domain, SendingDomainRestriction.comments),
+    to_columns=_normalise,
+    batch="deletes",
+    summaries={
+        "list": "List sending domain restrictions",
+        "create": "Create a sending domain restriction",
+        "batch": "Batch sending domain restrictions operations",
+        "get": "Get a sending domain restriction",
+        "edit": "Update a sending domain restriction",
+        "delete": "Delete a sending domain restriction",
+    },
+)

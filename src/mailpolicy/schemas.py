@@ -1,0 +1,86 @@
+"""Shared pieces of request schemas: strict bodies, partial updates, list queries, batches."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+
+def _drop_defaults(schema: dict[str, Any]) -> None:
+    # Partial-update fields default to "not sent", not to null; the OpenAPI document should not
+    # claim otherwise.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+
+
+class Body(BaseModel):
+    """A request body: JSON types are taken as they are ("true" is not a boolean)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class StrictBody(Body):
+    """A body whose schema says additionalProperties: false."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class PartialBody(Body):
+    """A PATCH body: every field optional, only the fields sent change, null only where nullable."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", json_schema_extra=_drop_defaults)
+
+
+# Fields of a PartialBody default to this; an explicit null still fails a non-nullable field.
+UNSET: Any = None
+
+
+class ListQuery(BaseModel):
+    """page and per_page, which every list accepts."""
+
+    page: int = Field(default=1, ge=1, description="Current page within paginated list of results.")
+    per_page: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="The number of results per page. Maximum value is 1000.",
+    )
+
+
+class SearchableListQuery(ListQuery):
+    search: str | None = Field(
+        default=None, description="Search term for filtering records. Behavior may change."
+    )
+    direction: Literal["asc", "desc"] | None = Field(
+        default=None, description="The sorting direction."
+    )
+
+
+class IdRef(Body):
+    id: str
+
+
+def with_id(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """`model` plus a required `id`, for batch patches and puts."""
+    return create_model(name, __base__=model, id=(str, Field(description="Entry identifier.")))
+
+
+def batch_model(
+    name: str,
+    *,
+    patch: type[BaseModel] | None,
+    put: type[BaseModel] | None,
+    post: type[BaseModel] | None,
+) -> type[BaseModel]:
+    """The batch body: four required arrays (or deletes alone), each of at most 1000 items."""
+    fields: dict[str, Any] = {"deletes": (list[IdRef], Field(max_length=1000))}
+    if patch is not None:
+        fields["patches"] = (list[with_id(patch, f"{name}Patch")], Field(max_length=1000))  # type: ignore[misc]
+    if put is not None:
+        fields["puts"] = (list[with_id(put, f"{name}Put")], Field(max_length=1000))  # type: ignore[misc]
+    if post is not None:
+        fields["posts"] = (list[post], Field(max_length=1000))  # type: ignore[valid-type]
+    # A deletes-only batch refuses other arrays rather than silently ignoring them.
+    base = Body if post is not None else StrictBody
+    return create_model(f"{name}Batch", __base__=base, **fields)
