@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match, Mount
 
 from mailpolicy.errors import (
     CODE_INTERNAL,
@@ -83,16 +83,21 @@ def validation_items(errors: Sequence[Any]) -> list[ErrorItem]:
     return items or [ErrorItem(CODE_VALIDATION, "The request is invalid.", "")]
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method any route serves at this path (Starlette reports only the first route's)."""
+CANDIDATE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(routes: Sequence[BaseRoute], scope: dict[str, Any]) -> set[str]:
+    """Every method some route serves at this path (Starlette reports only the first route's)."""
     methods: set[str] = set()
-    router = request.scope.get("router") or request.app.router
-    for route in router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        route_methods = getattr(route, "methods", None)
-        if match != Match.NONE and route_methods:
-            methods |= set(route_methods)
-    return ", ".join(sorted(methods))
+    for method in CANDIDATE_METHODS:
+        probe = {**scope, "method": method}
+        for route in routes:
+            match, child = route.matches(probe)
+            if match == Match.FULL and isinstance(route, Mount):
+                methods |= _allowed_methods(route.routes, {**probe, **child}) & {method}
+            elif match == Match.FULL:
+                methods.add(method)
+    return methods
 
 
 def install(app: FastAPI) -> None:
@@ -108,7 +113,8 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            allowed = _allowed_methods(request) or headers.get("Allow", "")
+            found = _allowed_methods(app.router.routes, dict(request.scope))
+            allowed = ", ".join(sorted(found)) or headers.get("Allow", "")
             headers["Allow"] = allowed
             message = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}."
             return render(405, [ErrorItem(CODE_METHOD_NOT_ALLOWED, message)], headers)

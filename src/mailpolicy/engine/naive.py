@@ -1,0 +1,272 @@
+"""A reference evaluator that checks every entry against every message field.
+
+It exists to be obviously right rather than fast: tests compare the indexed engine with it
+on randomly generated settings and messages, and the benchmark reports how much faster
+the indexed engine is. It shares the precedence code (:mod:`mailpolicy.engine.decide`)
+and pattern validation with the engine, but none of the lookup structures, and it parses
+addresses with :func:`email.utils.parseaddr` alone and IP addresses with :mod:`ipaddress`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+from mailpolicy.engine.decide import (
+    FIELD_CLIENT_HOSTNAME,
+    FIELD_CLIENT_IP,
+    FIELD_ENVELOPE_FROM,
+    FIELD_HEADER_FROM,
+    FIELD_REPLY_TO,
+    ImpersonationEntry,
+    ImpersonationHit,
+    PolicyEntry,
+    ProtectedEntry,
+    RestrictionEntry,
+    RestrictionHit,
+    SenderHit,
+    TrustedDomainEntry,
+    TrustedDomainHit,
+    message_outcome,
+    protected_entry,
+    recipient_verdict,
+)
+from mailpolicy.engine.model import (
+    AllowPolicyRule,
+    BlockedSenderRule,
+    ImpersonationRule,
+    Message,
+    ProtectedDomainRule,
+    SendingDomainRestrictionRule,
+    TrustedDomainRule,
+    Verdict,
+)
+from mailpolicy.engine.parse import (
+    normalize_domain,
+    normalize_name,
+    normalize_path,
+    parse_mailbox_slow,
+    split_address,
+)
+from mailpolicy.engine.snapshot import (
+    KIND_DOMAIN,
+    KIND_EMAIL,
+    KIND_IP,
+    KIND_REGEX,
+    PatternProblem,
+    block_entry,
+    domain_key,
+    impersonation_entry,
+    policy_entries,
+    prepare_pattern,
+    restriction_entry,
+)
+from mailpolicy.engine.regex import regex_options
+
+# (entry, kind, key): key is an address, a domain, an ipaddress network or a compiled regex.
+Pattern = tuple[Any, str, Any]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NaiveSnapshot:
+    sender: tuple[Pattern, ...]
+    exempt: tuple[Pattern, ...]
+    trusted_domains: tuple[Pattern, ...]
+    impersonation: tuple[ImpersonationEntry, ...]
+    protected: tuple[ProtectedEntry, ...]
+    restrictions: tuple[RestrictionEntry, ...]
+
+
+def _compiled(kind: str, key: Any) -> Any:
+    return re2.compile(key, regex_options()) if kind == KIND_REGEX else key
+
+
+def build_naive(
+    *,
+    allow_policies: Iterable[AllowPolicyRule] = (),
+    blocked_senders: Iterable[BlockedSenderRule] = (),
+    trusted_domains: Iterable[TrustedDomainRule] = (),
+    impersonation: Iterable[ImpersonationRule] = (),
+    domains: Iterable[ProtectedDomainRule] = (),
+    restrictions: Iterable[SendingDomainRestrictionRule] = (),
+) -> NaiveSnapshot:
+    sender: list[Pattern] = []
+    exempt: list[Pattern] = []
+    for allow in allow_policies:
+        sender_entries, exempt_entry = policy_entries(allow)
+        try:
+            kind, key = prepare_pattern(allow.pattern, allow.pattern_type, allow.is_regex)
+        except PatternProblem:
+            continue
+        key = _compiled(kind, key)
+        sender.extend((entry, kind, key) for entry in sender_entries)
+        if exempt_entry is not None and kind != KIND_IP:
+            exempt.append((exempt_entry, kind, key))
+    for block in blocked_senders:
+        try:
+            kind, key = prepare_pattern(block.pattern, block.pattern_type, block.is_regex)
+        except PatternProblem:
+            continue
+        sender.append((block_entry(block), kind, _compiled(kind, key)))
+    trusted: list[Pattern] = []
+    for td in trusted_domains:
+        try:
+            if td.is_regex:
+                kind, key = prepare_pattern(td.pattern, KIND_DOMAIN, True)
+            else:
+                kind, key = KIND_DOMAIN, domain_key(td.pattern)
+        except PatternProblem:
+            continue
+        entry = TrustedDomainEntry(td.id, td.pattern, td.is_recent, td.is_similarity)
+        trusted.append((entry, kind, _compiled(kind, key)))
+    registry: list[ImpersonationEntry] = []
+    for imp in impersonation:
+        try:
+            registry.append(impersonation_entry(imp))
+        except PatternProblem:
+            continue
+    protected: list[ProtectedEntry] = []
+    for rule in domains:
+        try:
+            domain = domain_key(rule.domain)
+        except PatternProblem:
+            continue
+        if all(existing.domain != domain for existing in protected):
+            protected.append(protected_entry(rule, domain))
+    restricted: list[RestrictionEntry] = []
+    for restriction in restrictions:
+        try:
+            restricted.append(restriction_entry(restriction))
+        except PatternProblem:
+            continue
+    return NaiveSnapshot(
+        tuple(sender),
+        tuple(exempt),
+        tuple(trusted),
+        tuple(registry),
+        tuple(protected),
+        tuple(restricted),
+    )
+
+
+def _under(domain: str, parent: str) -> bool:
+    return domain == parent or domain.endswith("." + parent)
+
+
+def _mailbox(value: str | None) -> tuple[str, str | None]:
+    if not value:
+        return "", None
+    name, raw = parse_mailbox_slow(value.strip())
+    if "=?" in name:
+        from mailpolicy.engine.parse import _decode_words
+
+        name = _decode_words(name)
+    address = raw.strip().lower().rstrip(".")
+    return name, address if split_address(address) else None
+
+
+def _address_matches(kind: str, key: Any, address: str) -> bool:
+    if kind == KIND_EMAIL:
+        return bool(address == key)
+    if kind == KIND_DOMAIN:
+        return _under(address.rpartition("@")[2], key)
+    if kind == KIND_REGEX:
+        return key.fullmatch(address) is not None
+    return False
+
+
+def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def _ip_matches(key: Any, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if ip.version == key.version:
+        return bool(ip in key)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return bool(ip.ipv4_mapped in key)
+    return False
+
+
+def evaluate_naive(message: Message, snapshot: NaiveSnapshot) -> Verdict:
+    envelope = normalize_path(message.envelope_from)
+    name, header = _mailbox(message.header_from)
+    reply = _mailbox(message.reply_to)[1]
+    ip = _ip(message.client_ip)
+    ip_text = message.client_ip.strip().lower()
+    hostname = (message.client_hostname or "").strip().lower().rstrip(".")
+    addresses = ((FIELD_ENVELOPE_FROM, envelope), (FIELD_HEADER_FROM, header), (FIELD_REPLY_TO, reply))
+
+    sender_hits: list[SenderHit] = []
+    for entry, kind, key in snapshot.sender:
+        for field, address in addresses:
+            if address is not None and _address_matches(kind, key, address):
+                sender_hits.append((entry, field))
+        if kind == KIND_IP and ip is not None and _ip_matches(key, ip):
+            sender_hits.append((entry, FIELD_CLIENT_IP))
+        if kind == KIND_REGEX:
+            if ip_text and key.fullmatch(ip_text) is not None:
+                sender_hits.append((entry, FIELD_CLIENT_IP))
+            if hostname and key.fullmatch(hostname) is not None:
+                sender_hits.append((entry, FIELD_CLIENT_HOSTNAME))
+
+    restriction_hits: list[RestrictionHit] = []
+    for restriction in snapshot.restrictions:
+        for field, address in addresses[:2]:
+            if address is None:
+                continue
+            domain = address.rpartition("@")[2]
+            if _under(domain, restriction.domain):
+                covering = [x for x in restriction.excludes if _under(domain, x)]
+                excluded_by = max(covering, key=len) if covering else None
+                restriction_hits.append((restriction, field, domain, excluded_by))
+
+    impersonation_hits: list[ImpersonationHit] = []
+    if name:
+        wanted = normalize_name(name)
+        same_name = [e for e in snapshot.impersonation if normalize_name(e.name) == wanted]
+        registered = [e for e in same_name if e.is_registered_address(header)]
+        if registered:
+            impersonation_hits = [(e, False) for e in registered]
+        else:
+            impersonation_hits = [(e, True) for e in same_name]
+
+    trusted_domain_hits: list[TrustedDomainHit] = []
+    finding_domains = dict.fromkeys(
+        normalize_domain(f.domain) for f in message.findings if f.domain and f.kind != "content"
+    )
+    for domain in finding_domains:
+        for td, kind, key in snapshot.trusted_domains:
+            if (kind == KIND_DOMAIN and _under(domain, key)) or (
+                kind == KIND_REGEX and key.fullmatch(domain) is not None
+            ):
+                trusted_domain_hits.append((td, domain))
+
+    verdicts = []
+    for recipient in message.recipients:
+        address = normalize_path(recipient)
+        exempt: list[PolicyEntry] = []
+        domain = None
+        protected = None
+        if address is not None:
+            exempt = [e for e, kind, key in snapshot.exempt if _address_matches(kind, key, address)]
+            domain = address.rpartition("@")[2]
+            covering = [p for p in snapshot.protected if _under(domain, p.domain)]
+            if covering:
+                protected = max(covering, key=lambda p: len(p.domain))
+        outcome = message_outcome(
+            message,
+            restriction_hits,
+            sender_hits,
+            impersonation_hits,
+            trusted_domain_hits,
+            exempt,
+        )
+        verdicts.append(recipient_verdict(recipient, domain, outcome, protected))
+    return Verdict(tuple(verdicts))

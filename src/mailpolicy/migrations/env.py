@@ -1,0 +1,38 @@
+"""Alembic environment: the URL comes from the caller (mailpolicy.migrate), never from a file."""
+
+from __future__ import annotations
+
+from alembic import context
+
+import mailpolicy.resources  # noqa: F401  (registers every table on the metadata)
+from mailpolicy import auth  # noqa: F401
+from mailpolicy.db import Base, make_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()
+
+
+def _run(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=target_metadata,
+        # SQLite cannot ALTER most things in place; batch mode rebuilds tables instead.
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations_online()
