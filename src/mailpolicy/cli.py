@@ -45,16 +45,13 @@ def session_scope() -> Iterator[Session]:
     migrate.upgrade(settings.database_url)
     database = Database(settings.database_url)
     try:
-        yield from _scope(database)
+        with database.transaction() as session:
+            yield session
     except ApiError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     finally:
         database.dispose()
-
-
-def _scope(database: Database) -> Iterator[Session]:
-    return database.session_scope()
 
 
 def _table(*columns: str) -> Table:
@@ -86,7 +83,7 @@ def serve(
 def _bootstrap(settings: Settings) -> None:
     database = Database(settings.database_url)
     try:
-        for session in database.session_scope():
+        with database.transaction() as session:
             account = session.scalar(select(Account).order_by(Account.created_at))
             base = f"http://{settings.host}:{settings.port}/client/v4"
             if account is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,9 @@ class Database:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def session_scope(self) -> Iterator[Session]:
-        """The request owns the transaction: commit when the handler returns, roll back if it raises."""
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """The caller owns the transaction: commit when its block ends, roll back if it raises."""
         with self.sessions() as session:
             try:
                 yield session

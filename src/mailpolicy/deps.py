@@ -17,7 +17,8 @@ from mailpolicy.validation import Rules
 
 def get_session(request: Request) -> Iterator[Session]:
     database: Database = request.app.state.db
-    yield from database.session_scope()
+    with database.transaction() as session:
+        yield session
 
 
 def get_rules(request: Request) -> Rules:

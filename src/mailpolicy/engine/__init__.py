@@ -1,5 +1,27 @@
-"""The pure policy engine: standard library and RE2 only."""
+"""The pure policy engine: standard library and RE2 only.
 
+Build a :class:`Snapshot` from the settings lists with :func:`build_snapshot`, then call
+:func:`evaluate` for each message. Snapshots are immutable; rebuild and swap on change.
+"""
+
+from mailpolicy.engine.evaluate import evaluate
+from mailpolicy.engine.model import (
+    DISPOSITIONS,
+    AllowPolicyRule,
+    AuthResults,
+    BlockedSenderRule,
+    DKIMResult,
+    Finding,
+    ImpersonationRule,
+    Message,
+    ProtectedDomainRule,
+    Reason,
+    RecipientVerdict,
+    SendingDomainRestrictionRule,
+    TLSInfo,
+    TrustedDomainRule,
+    Verdict,
+)
 from mailpolicy.engine.regex import (
     MAX_MEM,
     MAX_PROGRAM_SIZE,
@@ -7,5 +29,30 @@ from mailpolicy.engine.regex import (
     check_regex,
     regex_options,
 )
+from mailpolicy.engine.snapshot import Snapshot, build_snapshot
 
-__all__ = ["MAX_MEM", "MAX_PROGRAM_SIZE", "RegexError", "check_regex", "regex_options"]
+__all__ = [
+    "DISPOSITIONS",
+    "MAX_MEM",
+    "MAX_PROGRAM_SIZE",
+    "AllowPolicyRule",
+    "AuthResults",
+    "BlockedSenderRule",
+    "DKIMResult",
+    "Finding",
+    "ImpersonationRule",
+    "Message",
+    "ProtectedDomainRule",
+    "Reason",
+    "RecipientVerdict",
+    "RegexError",
+    "SendingDomainRestrictionRule",
+    "Snapshot",
+    "TLSInfo",
+    "TrustedDomainRule",
+    "Verdict",
+    "build_snapshot",
+    "check_regex",
+    "evaluate",
+    "regex_options",
+]

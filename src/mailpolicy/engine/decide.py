@@ -160,15 +160,30 @@ def protected_entry(rule: ProtectedDomainRule, domain: str) -> ProtectedEntry:
             f"protected domain {domain} is not active (status {status}); "
             f"its drop dispositions still apply: {drops}"
         )
-    reason = Reason(RESOURCE_DOMAINS, rule.id, rule.domain, FIELD_RECIPIENT, EFFECT_PROTECTED, True, note)
+    reason = Reason(
+        RESOURCE_DOMAINS, rule.id, rule.domain, FIELD_RECIPIENT, EFFECT_PROTECTED, True, note
+    )
     return ProtectedEntry(rule, domain, frozenset(rule.drop_dispositions), reason)
 
 
-# What matching hands to precedence. Each is a plain tuple so the hot path builds them cheaply.
-RestrictionHit = tuple[RestrictionEntry, str, str, str | None]  # entry, field, sender domain, excluded by
+# What matching hands to precedence, as plain tuples so the hot path builds them cheaply.
+RestrictionHit = tuple[RestrictionEntry, str, str, str | None]  # entry, field, domain, excluded by
 SenderHit = tuple[PolicyEntry, str]  # entry, field
 ImpersonationHit = tuple[ImpersonationEntry, bool]  # entry, sender is impersonating
 TrustedDomainHit = tuple[TrustedDomainEntry, str]  # entry, normalised finding domain
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    """Every message-wide match: everything except the per-recipient lookups."""
+
+    restrictions: Sequence[RestrictionHit] = ()
+    senders: Sequence[SenderHit] = ()
+    impersonation: Sequence[ImpersonationHit] = ()
+    trusted_domains: Sequence[TrustedDomainHit] = ()
+
+
+NO_MATCHES = Matches()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +197,34 @@ class Outcome:
 
 
 NO_FINDINGS = Outcome(NONE, (), "no findings", None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Senders:
+    block_id: str | None
+    trusted_id: str | None
+    acceptable: bool
+    unverified: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Overrides:
+    """Notes for entries that lose to a decisive entry higher in the precedence."""
+
+    # By an exempt recipient or a blocked sender: applies to every lower step.
+    decisive: str | None
+    # By a trusted sender: impersonation is overridden, the rest is merely unnecessary.
+    trusted_id: str | None
+
+    def impersonation(self) -> str | None:
+        if self.decisive is None and self.trusted_id is not None:
+            return f"overridden by trusted sender allow policy {self.trusted_id}"
+        return self.decisive
+
+    def superseded(self) -> str | None:
+        if self.decisive is None and self.trusted_id is not None:
+            return f"superseded by trusted sender allow policy {self.trusted_id}"
+        return self.decisive
 
 
 def _reason_key(reason: Reason) -> tuple[int, str, int, str, str]:
@@ -208,16 +251,15 @@ def _most_severe(findings: Iterable[Finding]) -> Finding | None:
     return best
 
 
-def _finding_phrase(finding: Finding) -> str:
-    if finding.domain:
-        return f"a {finding.kind} finding for {finding.domain}"
-    return f"a {finding.kind} finding"
+def _finding_cause(finding: Finding) -> str:
+    where = f" for {finding.domain}" if finding.domain else ""
+    return f"disposition {finding.disposition} from a {finding.kind} finding{where}"
 
 
 def _restriction_reasons(
     message: Message, hits: Sequence[RestrictionHit], reasons: list[Reason]
 ) -> str | None:
-    """Append the restriction reasons; return the drop explanation when TLS was required."""
+    """Append the restriction reasons; return the drop explanation when TLS was missing."""
     drop: tuple[str, int, str] | None = None
     tls = message.tls
     for entry, field, domain, excluded_by in hits:
@@ -231,7 +273,15 @@ def _restriction_reasons(
             if drop is None or candidate < drop:
                 drop = candidate
         reasons.append(
-            Reason(RESOURCE_RESTRICTIONS, entry.id, entry.domain, field, EFFECT_REQUIRE_TLS, honoured, note)
+            Reason(
+                RESOURCE_RESTRICTIONS,
+                entry.id,
+                entry.domain,
+                field,
+                EFFECT_REQUIRE_TLS,
+                honoured,
+                note,
+            )
         )
     if drop is None:
         return None
@@ -241,37 +291,13 @@ def _restriction_reasons(
     )
 
 
-def message_outcome(
-    message: Message,
-    restriction_hits: Sequence[RestrictionHit],
-    sender_hits: Sequence[SenderHit],
-    impersonation_hits: Sequence[ImpersonationHit],
-    trusted_domain_hits: Sequence[TrustedDomainHit],
-    exempt: Sequence[PolicyEntry] = (),
-) -> Outcome:
-    """Apply precedence steps 1 to 8 for a recipient whose exempt matches are ``exempt``."""
-    if not (restriction_hits or sender_hits or impersonation_hits or exempt):
-        if not message.findings:
-            return NO_FINDINGS
-        if not trusted_domain_hits:
-            worst = _most_severe(message.findings)
-            assert worst is not None
-            return Outcome(
-                worst.disposition,
-                (),
-                f"disposition {worst.disposition} from {_finding_phrase(worst)}",
-                None,
-            )
-
-    reasons: list[Reason] = []
-    tls_drop = _restriction_reasons(message, restriction_hits, reasons)
-
+def _senders(message: Message, hits: Sequence[SenderHit]) -> _Senders:
     verified: bool | None = None
     unverified: set[int] = set()
     block_id: str | None = None
     trusted_id: str | None = None
     acceptable = False
-    for entry, _field in sender_hits:
+    for entry, _field in hits:
         if entry.effect == EFFECT_BLOCK:
             if block_id is None or entry.id < block_id:
                 block_id = entry.id
@@ -287,15 +313,161 @@ def message_outcome(
                 trusted_id = entry.id
         else:
             acceptable = True
+    return _Senders(block_id, trusted_id, acceptable, frozenset(unverified))
 
-    exempt_id = min((entry.id for entry in exempt), default=None)
-    if exempt_id is not None:
-        overridden_by: str | None = f"overridden by exempt recipient allow policy {exempt_id}"
-    elif block_id is not None:
-        overridden_by = f"overridden by blocked sender {block_id}"
+
+def _sender_reason(
+    entry: PolicyEntry, field: str, senders: _Senders, exempt_id: str | None
+) -> Reason:
+    if entry.effect == EFFECT_BLOCK:
+        if exempt_id is not None:
+            honoured, note = False, f"overridden by exempt recipient allow policy {exempt_id}"
+        else:
+            honoured = True
+            note = "blocked sender: disposition MALICIOUS (attribute CUSTOM_BLOCK_LIST)"
+    elif id(entry) in senders.unverified:
+        honoured, note = False, NOTE_UNVERIFIED
+    elif exempt_id is not None:
+        honoured, note = False, f"overridden by exempt recipient allow policy {exempt_id}"
+    elif senders.block_id is not None:
+        honoured, note = False, f"overridden by blocked sender {senders.block_id}"
+    elif entry.effect == EFFECT_TRUSTED:
+        honoured, note = True, "trusted sender: all findings removed"
+    elif senders.trusted_id is not None:
+        honoured = False
+        note = f"superseded by trusted sender allow policy {senders.trusted_id}"
     else:
-        overridden_by = None
+        honoured, note = True, "acceptable sender: SPAM, SPOOF and BULK findings removed"
+    if honoured and entry.verify_sender:
+        note += " (verify_sender satisfied)"
+    return Reason(entry.resource, entry.id, entry.pattern, field, entry.effect, honoured, note)
 
+
+def _impersonation_reasons(
+    hits: Sequence[ImpersonationHit], overridden: str | None, reasons: list[Reason]
+) -> ImpersonationEntry | None:
+    """Append the registry reasons; return the entry that adds a finding, if one does."""
+    impersonator: ImpersonationEntry | None = None
+    for entry, impersonating in hits:
+        if not impersonating:
+            honoured, note = False, "not applied: the sender address is registered for this name"
+        elif overridden is not None:
+            honoured, note = False, overridden
+        else:
+            relation = "does not match" if entry.email_regex is not None else "is not"
+            honoured = True
+            note = (
+                f"display name matches a registered name but the address {relation} "
+                f"{entry.email}: MALICIOUS-BEC finding added"
+            )
+            if impersonator is None or entry.id < impersonator.id:
+                impersonator = entry
+        reasons.append(
+            Reason(
+                RESOURCE_IMPERSONATION,
+                entry.id,
+                entry.name,
+                FIELD_HEADER_FROM_NAME,
+                EFFECT_IMPERSONATION,
+                honoured,
+                note,
+            )
+        )
+    return impersonator
+
+
+def _trusted_domain_reasons(
+    message: Message,
+    hits: Sequence[TrustedDomainHit],
+    superseded: str | None,
+    reasons: list[Reason],
+) -> tuple[set[str], set[str]]:
+    """Append the trusted-domain reasons; return the recent and lookalike domains cleared."""
+    recent: set[str] = set()
+    lookalike: set[str] = set()
+    if not hits:
+        return recent, lookalike
+    kinds: dict[str, set[str]] = {}
+    for finding in message.findings:
+        if finding.domain:
+            kinds.setdefault(normalize_domain(finding.domain), set()).add(finding.kind)
+    for entry, domain in hits:
+        present = kinds.get(domain, set())
+        for flag, kind, effect, cleared in (
+            (entry.is_recent, "recent_domain", EFFECT_TRUSTED_RECENT, recent),
+            (entry.is_similarity, "lookalike_domain", EFFECT_TRUSTED_SIMILARITY, lookalike),
+        ):
+            if not flag or kind not in present:
+                continue
+            if superseded is not None:
+                honoured, note = False, superseded
+            else:
+                honoured, note = True, f"{kind} finding for {domain} removed"
+                cleared.add(domain)
+            reasons.append(
+                Reason(
+                    RESOURCE_TRUSTED_DOMAINS,
+                    entry.id,
+                    entry.pattern,
+                    FIELD_FINDING_DOMAIN,
+                    effect,
+                    honoured,
+                    note,
+                )
+            )
+    return recent, lookalike
+
+
+def _remaining(
+    message: Message, acceptable: bool, recent: set[str], lookalike: set[str]
+) -> list[Finding]:
+    remaining: list[Finding] = []
+    for finding in message.findings:
+        if acceptable and finding.disposition in _ACCEPTABLE_REMOVES:
+            continue
+        if finding.domain and finding.kind != "content":
+            cleared = recent if finding.kind == "recent_domain" else lookalike
+            if normalize_domain(finding.domain) in cleared:
+                continue
+        remaining.append(finding)
+    return remaining
+
+
+def _disposition(
+    message: Message,
+    remaining: list[Finding],
+    impersonator: ImpersonationEntry | None,
+) -> tuple[str, str]:
+    """Step 8: the most severe remaining finding, and how to explain it."""
+    worst = _most_severe(remaining)
+    if impersonator is not None and (worst is None or _SEVERITY[worst.disposition] > 1):
+        return "MALICIOUS-BEC", (
+            "disposition MALICIOUS-BEC from an impersonation of registered name "
+            f"{impersonator.name!r} (entry {impersonator.id})"
+        )
+    if worst is not None:
+        return worst.disposition, _finding_cause(worst)
+    if message.findings or impersonator is not None:
+        return NONE, "every finding was removed by allow policies or trusted domains"
+    return NONE, "no findings"
+
+
+def message_outcome(
+    message: Message, matches: Matches, exempt: Sequence[PolicyEntry] = ()
+) -> Outcome:
+    """Precedence steps 1 to 8 for a recipient whose exempt-recipient matches are ``exempt``."""
+    if not (matches.restrictions or matches.senders or matches.impersonation or exempt):
+        if not message.findings:
+            return NO_FINDINGS
+        if not matches.trusted_domains:
+            worst = _most_severe(message.findings)
+            assert worst is not None
+            return Outcome(worst.disposition, (), _finding_cause(worst), None)
+
+    reasons: list[Reason] = []
+    tls_drop = _restriction_reasons(message, matches.restrictions, reasons)
+    senders = _senders(message, matches.senders)
+    exempt_id = min((entry.id for entry in exempt), default=None)
     for entry in exempt:
         reasons.append(
             Reason(
@@ -308,148 +480,54 @@ def message_outcome(
                 "exempt recipient: receives the message whatever its findings",
             )
         )
-
-    for entry, field in sender_hits:
-        if entry.effect == EFFECT_BLOCK:
-            if exempt_id is not None:
-                honoured, note = False, f"overridden by exempt recipient allow policy {exempt_id}"
-            else:
-                honoured = True
-                note = "blocked sender: disposition MALICIOUS (attribute CUSTOM_BLOCK_LIST)"
-        elif id(entry) in unverified:
-            honoured, note = False, NOTE_UNVERIFIED
-        elif overridden_by is not None:
-            honoured, note = False, overridden_by
-        elif entry.effect == EFFECT_TRUSTED:
-            honoured, note = True, "trusted sender: all findings removed"
-        elif trusted_id is not None:
-            honoured, note = False, f"superseded by trusted sender allow policy {trusted_id}"
-        else:
-            honoured, note = True, "acceptable sender: SPAM, SPOOF and BULK findings removed"
-        if honoured and entry.verify_sender:
-            note += " (verify_sender satisfied)"
-        reasons.append(
-            Reason(entry.resource, entry.id, entry.pattern, field, entry.effect, honoured, note)
-        )
-
-    if overridden_by is None and trusted_id is not None:
-        overridden_by = f"overridden by trusted sender allow policy {trusted_id}"
-
-    impersonator: ImpersonationEntry | None = None
-    for imp, impersonating in impersonation_hits:
-        if not impersonating:
-            honoured, note = False, "not applied: the sender address is registered for this name"
-        elif overridden_by is not None:
-            honoured, note = False, overridden_by
-        else:
-            honoured = True
-            relation = "does not match" if imp.email_regex is not None else "is not"
-            note = (
-                f"display name matches a registered name but the address {relation} "
-                f"{imp.email}: MALICIOUS-BEC finding added"
-            )
-            if impersonator is None or imp.id < impersonator.id:
-                impersonator = imp
-        reasons.append(
-            Reason(
-                RESOURCE_IMPERSONATION,
-                imp.id,
-                imp.name,
-                FIELD_HEADER_FROM_NAME,
-                EFFECT_IMPERSONATION,
-                honoured,
-                note,
-            )
-        )
-
-    removed_recent: set[str] = set()
-    removed_lookalike: set[str] = set()
-    if trusted_domain_hits:
-        kinds_by_domain: dict[str, set[str]] = {}
-        for finding in message.findings:
-            if finding.domain:
-                kinds_by_domain.setdefault(normalize_domain(finding.domain), set()).add(
-                    finding.kind
-                )
-        for td, domain in trusted_domain_hits:
-            kinds = kinds_by_domain.get(domain, set())
-            for flag, kind, effect, removed in (
-                (td.is_recent, "recent_domain", EFFECT_TRUSTED_RECENT, removed_recent),
-                (td.is_similarity, "lookalike_domain", EFFECT_TRUSTED_SIMILARITY, removed_lookalike),
-            ):
-                if not flag or kind not in kinds:
-                    continue
-                if overridden_by is not None:
-                    honoured = False
-                    note = overridden_by.replace("overridden by trusted", "superseded by trusted")
-                else:
-                    honoured, note = True, f"{kind} finding for {domain} removed"
-                    removed.add(domain)
-                reasons.append(
-                    Reason(
-                        RESOURCE_TRUSTED_DOMAINS,
-                        td.id,
-                        td.pattern,
-                        FIELD_FINDING_DOMAIN,
-                        effect,
-                        honoured,
-                        note,
-                    )
-                )
-
-    ordered = _ordered(reasons)
+    reasons.extend(
+        _sender_reason(entry, field, senders, exempt_id) for entry, field in matches.senders
+    )
     if exempt_id is not None:
-        return Outcome(
-            NONE,
-            ordered,
-            f"recipient is exempt (allow policy {exempt_id}), so no finding applies",
-            tls_drop,
-        )
-    if block_id is not None:
-        return Outcome(
-            "MALICIOUS",
-            ordered,
-            f"sender matched blocked sender {block_id}, disposition MALICIOUS",
-            tls_drop,
-        )
-    if trusted_id is not None:
-        return Outcome(
-            NONE,
-            ordered,
-            f"sender is trusted (allow policy {trusted_id}), so all findings were removed",
-            tls_drop,
-        )
-
-    remaining: list[Finding] = []
-    for finding in message.findings:
-        if acceptable and finding.disposition in _ACCEPTABLE_REMOVES:
-            continue
-        if finding.domain and finding.kind != "content":
-            removed = removed_recent if finding.kind == "recent_domain" else removed_lookalike
-            if normalize_domain(finding.domain) in removed:
-                continue
-        remaining.append(finding)
-    worst = _most_severe(remaining)
-    if impersonator is not None and (worst is None or _SEVERITY[worst.disposition] > 1):
-        return Outcome(
-            "MALICIOUS-BEC",
-            ordered,
-            "disposition MALICIOUS-BEC from an impersonation of registered name "
-            f"{impersonator.name!r} (entry {impersonator.id})",
-            tls_drop,
-        )
-    if worst is not None:
-        return Outcome(
-            worst.disposition,
-            ordered,
-            f"disposition {worst.disposition} from {_finding_phrase(worst)}",
-            tls_drop,
-        )
-    if message.findings or impersonator is not None:
-        cause = "every finding was removed by allow policies or trusted domains"
+        overrides = _Overrides(f"overridden by exempt recipient allow policy {exempt_id}", None)
+    elif senders.block_id is not None:
+        overrides = _Overrides(f"overridden by blocked sender {senders.block_id}", None)
     else:
-        cause = "no findings"
-    return Outcome(NONE, ordered, cause, tls_drop)
+        overrides = _Overrides(None, senders.trusted_id)
+    impersonator = _impersonation_reasons(matches.impersonation, overrides.impersonation(), reasons)
+    recent, lookalike = _trusted_domain_reasons(
+        message, matches.trusted_domains, overrides.superseded(), reasons
+    )
+    ordered = _ordered(reasons)
+
+    if exempt_id is not None:
+        cause = f"recipient is exempt (allow policy {exempt_id}), so no finding applies"
+        return Outcome(NONE, ordered, cause, tls_drop)
+    if senders.block_id is not None:
+        cause = f"sender matched blocked sender {senders.block_id}, disposition MALICIOUS"
+        return Outcome("MALICIOUS", ordered, cause, tls_drop)
+    if senders.trusted_id is not None:
+        cause = (
+            f"sender is trusted (allow policy {senders.trusted_id}), so all findings were removed"
+        )
+        return Outcome(NONE, ordered, cause, tls_drop)
+    remaining = _remaining(message, senders.acceptable, recent, lookalike)
+    disposition, cause = _disposition(message, remaining, impersonator)
+    return Outcome(disposition, ordered, cause, tls_drop)
+
+
+def _explanation(
+    outcome: Outcome, recipient_domain: str | None, protected: ProtectedEntry | None, drop: bool
+) -> str:
+    if outcome.tls_drop is not None:
+        return outcome.tls_drop
+    disposition = outcome.disposition
+    if protected is None:
+        where = recipient_domain or "the recipient"
+        return f"Delivered: {outcome.cause}; {where} is not a protected domain."
+    if drop:
+        return f"Dropped: {outcome.cause}; protected domain {protected.domain} drops {disposition}."
+    if disposition == NONE:
+        return f"Delivered: {outcome.cause}."
+    return (
+        f"Delivered: {outcome.cause}; protected domain {protected.domain} "
+        f"does not drop {disposition}."
+    )
 
 
 def recipient_verdict(
@@ -458,32 +536,15 @@ def recipient_verdict(
     outcome: Outcome,
     protected: ProtectedEntry | None,
 ) -> RecipientVerdict:
-    """Apply precedence step 9 (and the step 1 drop) for one recipient."""
-    disposition = outcome.disposition
+    """Precedence step 9 (and the step 1 drop) for one recipient."""
     if protected is None:
         reasons = outcome.reasons
-        action = ACTION_DELIVER
-        where = recipient_domain or "the recipient"
-        explanation = f"Delivered: {outcome.cause}; {where} is not a protected domain."
+        drop = False
     else:
         reasons = (*outcome.reasons, protected.reason)
-        if disposition in protected.drops:
-            action = ACTION_DROP
-            explanation = (
-                f"Dropped: {outcome.cause}; protected domain {protected.domain} drops {disposition}."
-            )
-        else:
-            action = ACTION_DELIVER
-            if disposition == NONE:
-                explanation = f"Delivered: {outcome.cause}."
-            else:
-                explanation = (
-                    f"Delivered: {outcome.cause}; protected domain {protected.domain} "
-                    f"does not drop {disposition}."
-                )
-    if outcome.tls_drop is not None:
-        action = ACTION_DROP
-        explanation = outcome.tls_drop
+        drop = outcome.disposition in protected.drops
+    explanation = _explanation(outcome, recipient_domain, protected, drop)
+    action = ACTION_DROP if drop or outcome.tls_drop is not None else ACTION_DELIVER
     return RecipientVerdict(
-        recipient, disposition, action, protected is None, reasons, explanation
+        recipient, outcome.disposition, action, protected is None, reasons, explanation
     )

@@ -13,8 +13,9 @@ from mailpolicy.engine.decide import (
     FIELD_ENVELOPE_FROM,
     FIELD_HEADER_FROM,
     FIELD_REPLY_TO,
-    NO_FINDINGS,
+    NO_MATCHES,
     ImpersonationHit,
+    Matches,
     Outcome,
     PolicyEntry,
     ProtectedEntry,
@@ -25,6 +26,7 @@ from mailpolicy.engine.decide import (
     message_outcome,
     recipient_verdict,
 )
+from mailpolicy.engine.index import PatternIndex
 from mailpolicy.engine.model import Message, RecipientVerdict, Verdict
 from mailpolicy.engine.parse import (
     ipv4_mapped,
@@ -37,13 +39,25 @@ from mailpolicy.engine.parse import (
 from mailpolicy.engine.snapshot import Snapshot
 
 
+def _ip_hits(index: PatternIndex[PolicyEntry], client_ip: str) -> list[PolicyEntry]:
+    ip = parse_ip(client_ip)
+    if ip is None:
+        return []
+    version, value = ip
+    found = index.ip_hits(version, value)
+    if version == 6 and index.ipv4:
+        mapped = ipv4_mapped(value)
+        if mapped is not None:
+            found.extend(index.ip_hits(4, mapped))
+    return found
+
+
 def _sender_hits(
-    snapshot: Snapshot,
+    index: PatternIndex[PolicyEntry],
     addresses: tuple[tuple[str, str | None], ...],
     client_ip: str,
     hostname: str | None,
 ) -> list[SenderHit]:
-    index = snapshot.sender
     hits: list[SenderHit] = []
     last_address: str | None = None
     last_found: list[PolicyEntry] = []
@@ -54,28 +68,16 @@ def _sender_hits(
         if address != last_address:
             last_address = address
             last_found = index.address_hits(address)
-        for entry in last_found:
-            hits.append((entry, field))
+        hits.extend((entry, field) for entry in last_found)
     if index.ipv4 or index.ipv6:
-        ip = parse_ip(client_ip)
-        if ip is not None:
-            version, value = ip
-            found = index.ip_hits(version, value)
-            if version == 6 and index.ipv4:
-                mapped = ipv4_mapped(value)
-                if mapped is not None:
-                    found.extend(index.ip_hits(4, mapped))
-            for entry in found:
-                hits.append((entry, FIELD_CLIENT_IP))
+        hits.extend((entry, FIELD_CLIENT_IP) for entry in _ip_hits(index, client_ip))
     regex = index.regex
     if regex is not None:
         ip_text = client_ip.strip().lower()
         if ip_text:
-            for entry in regex.match(ip_text):
-                hits.append((entry, FIELD_CLIENT_IP))
+            hits.extend((entry, FIELD_CLIENT_IP) for entry in regex.match(ip_text))
         if hostname:
-            for entry in regex.match(hostname):
-                hits.append((entry, FIELD_CLIENT_HOSTNAME))
+            hits.extend((entry, FIELD_CLIENT_HOSTNAME) for entry in regex.match(hostname))
     return hits
 
 
@@ -147,58 +149,53 @@ def _protected(snapshot: Snapshot, domain: str | None) -> ProtectedEntry | None:
         domain = domain[dot + 1 :]
 
 
-def evaluate(message: Message, snapshot: Snapshot) -> Verdict:
-    """The verdict for every recipient of ``message`` under the settings in ``snapshot``."""
+def _matches(message: Message, snapshot: Snapshot) -> tuple[Matches, str | None]:
+    """Every message-wide match, and the header sender address."""
     envelope = normalize_path(message.envelope_from)
     name, header = parse_mailbox(message.header_from)
-    reply = parse_mailbox(message.reply_to)[1] if message.reply_to else None
-
-    restriction_hits = (
-        _restriction_hits(snapshot, envelope, header) if snapshot.restrictions else []
-    )
-    sender_hits: list[SenderHit] = []
+    restrictions = _restriction_hits(snapshot, envelope, header) if snapshot.restrictions else []
+    senders: list[SenderHit] = []
     if not snapshot.sender.is_empty():
+        reply = parse_mailbox(message.reply_to)[1] if message.reply_to else None
         hostname = message.client_hostname
-        sender_hits = _sender_hits(
-            snapshot,
+        senders = _sender_hits(
+            snapshot.sender,
             ((FIELD_ENVELOPE_FROM, envelope), (FIELD_HEADER_FROM, header), (FIELD_REPLY_TO, reply)),
             message.client_ip,
             hostname.strip().lower().rstrip(".") if hostname else None,
         )
-    impersonation_hits = (
+    impersonation = (
         _impersonation_hits(snapshot, name, header) if name and snapshot.impersonation else []
     )
-    trusted_domain_hits = (
+    trusted_domains = (
         _trusted_domain_hits(snapshot, message)
         if message.findings and not snapshot.trusted_domains.is_empty()
         else []
     )
+    if not (restrictions or senders or impersonation or trusted_domains):
+        return NO_MATCHES, header
+    return Matches(restrictions, senders, impersonation, trusted_domains), header
 
+
+def evaluate(message: Message, snapshot: Snapshot) -> Verdict:
+    """The verdict for every recipient of ``message`` under the settings in ``snapshot``."""
+    matches, _header = _matches(message, snapshot)
     outcome: Outcome | None = None
-    if not (restriction_hits or sender_hits or impersonation_hits or message.findings):
-        outcome = NO_FINDINGS
     exempt_index = None if snapshot.exempt.is_empty() else snapshot.exempt
     verdicts: list[RecipientVerdict] = []
     for recipient in message.recipients:
         address = normalize_path(recipient)
         domain = None if address is None else address[address.rfind("@") + 1 :]
-        exempt: list[PolicyEntry] = []
-        if exempt_index is not None and address is not None:
-            exempt = exempt_index.address_hits(address)
+        exempt = (
+            exempt_index.address_hits(address)
+            if exempt_index is not None and address is not None
+            else []
+        )
         if exempt:
-            recipient_outcome = message_outcome(
-                message,
-                restriction_hits,
-                sender_hits,
-                impersonation_hits,
-                trusted_domain_hits,
-                exempt,
-            )
+            recipient_outcome = message_outcome(message, matches, exempt)
         else:
             if outcome is None:
-                outcome = message_outcome(
-                    message, restriction_hits, sender_hits, impersonation_hits, trusted_domain_hits
-                )
+                outcome = message_outcome(message, matches)
             recipient_outcome = outcome
         verdicts.append(
             recipient_verdict(recipient, domain, recipient_outcome, _protected(snapshot, domain))

@@ -156,7 +156,9 @@ class PatternIndexBuilder(Generic[T]):
         """The frozen index, and ``(entry, reason)`` for regexes RE2 would not take."""
         regex, rejected_patterns = build_regex_set(self._regex)
         rejected = [
-            (entry, reason) for pattern, reason in rejected_patterns for entry in self._regex[pattern]
+            (entry, reason)
+            for pattern, reason in rejected_patterns
+            for entry in self._regex[pattern]
         ]
 
         def tables(version: int) -> IpTables[T]:

@@ -24,6 +24,7 @@ from mailpolicy.engine.decide import (
     FIELD_REPLY_TO,
     ImpersonationEntry,
     ImpersonationHit,
+    Matches,
     PolicyEntry,
     ProtectedEntry,
     RestrictionEntry,
@@ -46,18 +47,20 @@ from mailpolicy.engine.model import (
     Verdict,
 )
 from mailpolicy.engine.parse import (
+    decode_words,
     normalize_domain,
     normalize_name,
     normalize_path,
     parse_mailbox_slow,
     split_address,
 )
+from mailpolicy.engine.regex import regex_options
 from mailpolicy.engine.snapshot import (
     KIND_DOMAIN,
     KIND_EMAIL,
     KIND_IP,
     KIND_REGEX,
-    PatternProblem,
+    PatternError,
     block_entry,
     domain_key,
     impersonation_entry,
@@ -65,7 +68,6 @@ from mailpolicy.engine.snapshot import (
     prepare_pattern,
     restriction_entry,
 )
-from mailpolicy.engine.regex import regex_options
 
 # (entry, kind, key): key is an address, a domain, an ipaddress network or a compiled regex.
 Pattern = tuple[Any, str, Any]
@@ -100,7 +102,7 @@ def build_naive(
         sender_entries, exempt_entry = policy_entries(allow)
         try:
             kind, key = prepare_pattern(allow.pattern, allow.pattern_type, allow.is_regex)
-        except PatternProblem:
+        except PatternError:
             continue
         key = _compiled(kind, key)
         sender.extend((entry, kind, key) for entry in sender_entries)
@@ -109,7 +111,7 @@ def build_naive(
     for block in blocked_senders:
         try:
             kind, key = prepare_pattern(block.pattern, block.pattern_type, block.is_regex)
-        except PatternProblem:
+        except PatternError:
             continue
         sender.append((block_entry(block), kind, _compiled(kind, key)))
     trusted: list[Pattern] = []
@@ -119,7 +121,7 @@ def build_naive(
                 kind, key = prepare_pattern(td.pattern, KIND_DOMAIN, True)
             else:
                 kind, key = KIND_DOMAIN, domain_key(td.pattern)
-        except PatternProblem:
+        except PatternError:
             continue
         entry = TrustedDomainEntry(td.id, td.pattern, td.is_recent, td.is_similarity)
         trusted.append((entry, kind, _compiled(kind, key)))
@@ -127,13 +129,13 @@ def build_naive(
     for imp in impersonation:
         try:
             registry.append(impersonation_entry(imp))
-        except PatternProblem:
+        except PatternError:
             continue
     protected: list[ProtectedEntry] = []
     for rule in domains:
         try:
             domain = domain_key(rule.domain)
-        except PatternProblem:
+        except PatternError:
             continue
         if all(existing.domain != domain for existing in protected):
             protected.append(protected_entry(rule, domain))
@@ -141,7 +143,7 @@ def build_naive(
     for restriction in restrictions:
         try:
             restricted.append(restriction_entry(restriction))
-        except PatternProblem:
+        except PatternError:
             continue
     return NaiveSnapshot(
         tuple(sender),
@@ -162,9 +164,7 @@ def _mailbox(value: str | None) -> tuple[str, str | None]:
         return "", None
     name, raw = parse_mailbox_slow(value.strip())
     if "=?" in name:
-        from mailpolicy.engine.parse import _decode_words
-
-        name = _decode_words(name)
+        name = decode_words(name)
     address = raw.strip().lower().rstrip(".")
     return name, address if split_address(address) else None
 
@@ -201,7 +201,11 @@ def evaluate_naive(message: Message, snapshot: NaiveSnapshot) -> Verdict:
     ip = _ip(message.client_ip)
     ip_text = message.client_ip.strip().lower()
     hostname = (message.client_hostname or "").strip().lower().rstrip(".")
-    addresses = ((FIELD_ENVELOPE_FROM, envelope), (FIELD_HEADER_FROM, header), (FIELD_REPLY_TO, reply))
+    addresses = (
+        (FIELD_ENVELOPE_FROM, envelope),
+        (FIELD_HEADER_FROM, header),
+        (FIELD_REPLY_TO, reply),
+    )
 
     sender_hits: list[SenderHit] = []
     for entry, kind, key in snapshot.sender:
@@ -260,13 +264,7 @@ def evaluate_naive(message: Message, snapshot: NaiveSnapshot) -> Verdict:
             covering = [p for p in snapshot.protected if _under(domain, p.domain)]
             if covering:
                 protected = max(covering, key=lambda p: len(p.domain))
-        outcome = message_outcome(
-            message,
-            restriction_hits,
-            sender_hits,
-            impersonation_hits,
-            trusted_domain_hits,
-            exempt,
-        )
+        matches = Matches(restriction_hits, sender_hits, impersonation_hits, trusted_domain_hits)
+        outcome = message_outcome(message, matches, exempt)
         verdicts.append(recipient_verdict(recipient, domain, outcome, protected))
     return Verdict(tuple(verdicts))

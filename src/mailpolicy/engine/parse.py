@@ -56,7 +56,7 @@ def normalize_domain(value: str) -> str:
     return value.strip().lower().lstrip("@").strip(".")
 
 
-def _decode_words(name: str) -> str:
+def decode_words(name: str) -> str:
     # Mail clients show RFC 2047 encoded words decoded, so an impersonator can hide a name
     # behind one; decode so the registry sees what the recipient sees.
     try:
@@ -117,7 +117,7 @@ def parse_mailbox(value: str | None) -> tuple[str, str | None]:
         parsed = parse_mailbox_slow(text)
     name, raw = parsed
     if "=?" in name:
-        name = _decode_words(name)
+        name = decode_words(name)
     address = raw.strip().lower().rstrip(".")
     if split_address(address) is None:
         return name, None

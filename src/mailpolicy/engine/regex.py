@@ -8,8 +8,6 @@ at evaluation time can never disagree about what a pattern means.
 
 from __future__ import annotations
 
-from typing import Any
-
 import re2
 
 # A cap on the compiled program keeps one pattern from dominating the memory and the
@@ -30,7 +28,7 @@ class RegexError(ValueError):
     """A pattern RE2 refuses, or one too complex to accept; the message is shown to users."""
 
 
-def regex_options(max_mem: int = MAX_MEM) -> Any:
+def regex_options(max_mem: int = MAX_MEM) -> re2.Options:
     """The RE2 options used for every user pattern: case-insensitive, bounded memory, quiet."""
     options = re2.Options()
     options.max_mem = max_mem
@@ -41,7 +39,7 @@ def regex_options(max_mem: int = MAX_MEM) -> Any:
     return options
 
 
-def set_options(pattern_count: int) -> Any:
+def set_options(pattern_count: int) -> re2.Options:
     """Options for an ``re2.Set`` holding ``pattern_count`` patterns."""
     return regex_options(SET_MAX_MEM_BASE + SET_MAX_MEM_PER_PATTERN * pattern_count)
 

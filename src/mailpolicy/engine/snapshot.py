@@ -58,12 +58,12 @@ KIND_REGEX = "REGEX"
 Skipped = tuple[str, str, str]
 
 
-class PatternProblem(ValueError):
+class PatternError(ValueError):
     """A stored pattern that cannot be used; the message says why."""
 
 
 def prepare_pattern(pattern: str, pattern_type: str, is_regex: bool) -> tuple[str, Any]:
-    """``(kind, key)`` of a pattern as indexes store it; raises :class:`PatternProblem`.
+    """``(kind, key)`` of a pattern as indexes store it; raises :class:`PatternError`.
 
     The key is the normalised address or domain, an IP network, or the regex itself.
     """
@@ -71,7 +71,7 @@ def prepare_pattern(pattern: str, pattern_type: str, is_regex: bool) -> tuple[st
         try:
             check_regex(pattern)
         except RegexError as exc:
-            raise PatternProblem(str(exc)) from None
+            raise PatternError(str(exc)) from None
         return KIND_REGEX, pattern
     kind = pattern_type.upper()
     if kind not in (KIND_EMAIL, KIND_DOMAIN, KIND_IP):
@@ -79,33 +79,33 @@ def prepare_pattern(pattern: str, pattern_type: str, is_regex: bool) -> tuple[st
     if kind == KIND_EMAIL:
         address = normalize_path(pattern)
         if address is None:
-            raise PatternProblem(f"{pattern!r} is not an email address")
+            raise PatternError(f"{pattern!r} is not an email address")
         return KIND_EMAIL, address
     if kind == KIND_IP:
         network = parse_network(pattern)
         if network is None:
-            raise PatternProblem(f"{pattern!r} is not an IP address or CIDR network")
+            raise PatternError(f"{pattern!r} is not an IP address or CIDR network")
         return KIND_IP, network
     return KIND_DOMAIN, domain_key(pattern)
 
 
 def domain_key(pattern: str) -> str:
-    """A domain pattern as stored; raises :class:`PatternProblem` if it is not a domain."""
+    """A domain pattern as stored; raises :class:`PatternError` if it is not a domain."""
     domain = normalize_domain(pattern)
     if not domain or "@" in domain or any(ch.isspace() for ch in domain):
-        raise PatternProblem(f"{pattern!r} is not a domain name")
+        raise PatternError(f"{pattern!r} is not a domain name")
     return domain
 
 
 def impersonation_entry(rule: ImpersonationRule) -> ImpersonationEntry:
-    """The registry entry for ``rule``; raises :class:`PatternProblem` if it is unusable."""
+    """The registry entry for ``rule``; raises :class:`PatternError` if it is unusable."""
     if not normalize_name(rule.name):
-        raise PatternProblem("the registered name is empty")
+        raise PatternError("the registered name is empty")
     if rule.is_email_regex:
         try:
             check_regex(rule.email)
         except RegexError as exc:
-            raise PatternProblem(str(exc)) from None
+            raise PatternError(str(exc)) from None
         return ImpersonationEntry(
             rule.id, rule.name, rule.email, None, re2.compile(rule.email, regex_options())
         )
@@ -166,6 +166,131 @@ def _index_pattern(builder: PatternIndexBuilder[Any], kind: str, key: Any, entry
         builder.add_regex(key, entry)
 
 
+def _index_allow(
+    rules: Iterable[AllowPolicyRule],
+    sender: PatternIndexBuilder[PolicyEntry],
+    exempt: PatternIndexBuilder[PolicyEntry],
+    skipped: list[Skipped],
+) -> int:
+    count = 0
+    for rule in rules:
+        count += 1
+        sender_entries, exempt_entry = policy_entries(rule)
+        if not sender_entries and exempt_entry is None:
+            continue
+        try:
+            kind, key = prepare_pattern(rule.pattern, rule.pattern_type, rule.is_regex)
+        except PatternError as exc:
+            skipped.append((RESOURCE_ALLOW, rule.id, str(exc)))
+            continue
+        for entry in sender_entries:
+            _index_pattern(sender, kind, key, entry)
+        # A recipient is an address, so an IP pattern can never exempt one.
+        if exempt_entry is not None and kind != KIND_IP:
+            _index_pattern(exempt, kind, key, exempt_entry)
+    return count
+
+
+def _index_blocked(
+    rules: Iterable[BlockedSenderRule],
+    sender: PatternIndexBuilder[PolicyEntry],
+    skipped: list[Skipped],
+) -> int:
+    count = 0
+    for rule in rules:
+        count += 1
+        try:
+            kind, key = prepare_pattern(rule.pattern, rule.pattern_type, rule.is_regex)
+        except PatternError as exc:
+            skipped.append((RESOURCE_BLOCK, rule.id, str(exc)))
+            continue
+        _index_pattern(sender, kind, key, block_entry(rule))
+    return count
+
+
+def trusted_domain_pattern(rule: TrustedDomainRule) -> tuple[str, str]:
+    """``(kind, key)`` of a trusted domain pattern; raises :class:`PatternError`."""
+    if rule.is_regex:
+        return prepare_pattern(rule.pattern, KIND_DOMAIN, True)
+    return KIND_DOMAIN, domain_key(rule.pattern)
+
+
+def _index_trusted(
+    rules: Iterable[TrustedDomainRule],
+    trusted: PatternIndexBuilder[TrustedDomainEntry],
+    skipped: list[Skipped],
+) -> int:
+    count = 0
+    for rule in rules:
+        count += 1
+        if not (rule.is_recent or rule.is_similarity):
+            continue
+        try:
+            kind, key = trusted_domain_pattern(rule)
+        except PatternError as exc:
+            skipped.append((RESOURCE_TRUSTED_DOMAINS, rule.id, str(exc)))
+            continue
+        entry = TrustedDomainEntry(rule.id, rule.pattern, rule.is_recent, rule.is_similarity)
+        _index_pattern(trusted, kind, key, entry)
+    return count
+
+
+def _index_registry(
+    rules: Iterable[ImpersonationRule],
+    registry: dict[str, list[ImpersonationEntry]],
+    skipped: list[Skipped],
+) -> int:
+    count = 0
+    for rule in rules:
+        count += 1
+        try:
+            entry = impersonation_entry(rule)
+        except PatternError as exc:
+            skipped.append((RESOURCE_IMPERSONATION, rule.id, str(exc)))
+            continue
+        registry.setdefault(normalize_name(rule.name), []).append(entry)
+    return count
+
+
+def _index_protected(
+    rules: Iterable[ProtectedDomainRule],
+    protected: dict[str, ProtectedEntry],
+    skipped: list[Skipped],
+) -> int:
+    count = 0
+    for rule in rules:
+        count += 1
+        try:
+            domain = domain_key(rule.domain)
+        except PatternError as exc:
+            skipped.append((RESOURCE_DOMAINS, rule.id, str(exc)))
+            continue
+        existing = protected.get(domain)
+        if existing is not None:
+            reason = f"duplicate of domain {existing.rule.id} ({domain})"
+            skipped.append((RESOURCE_DOMAINS, rule.id, reason))
+            continue
+        protected[domain] = protected_entry(rule, domain)
+    return count
+
+
+def _index_restrictions(
+    rules: Iterable[SendingDomainRestrictionRule],
+    restricted: dict[str, list[RestrictionEntry]],
+    skipped: list[Skipped],
+) -> int:
+    count = 0
+    for rule in rules:
+        count += 1
+        try:
+            entry = restriction_entry(rule)
+        except PatternError as exc:
+            skipped.append((RESOURCE_RESTRICTIONS, rule.id, str(exc)))
+            continue
+        restricted.setdefault(entry.domain, []).append(entry)
+    return count
+
+
 def build_snapshot(
     *,
     allow_policies: Iterable[AllowPolicyRule] = (),
@@ -175,87 +300,27 @@ def build_snapshot(
     domains: Iterable[ProtectedDomainRule] = (),
     restrictions: Iterable[SendingDomainRestrictionRule] = (),
 ) -> Snapshot:
-    """Index the settings lists. Never raises on bad data: unusable entries are skipped
-    and listed in :attr:`Snapshot.skipped`."""
+    """Index the settings lists.
+
+    Never raises on bad data: an unusable entry (a regex RE2 refuses or finds too complex,
+    an IP pattern that is no address, ...) is left out and listed in
+    :attr:`Snapshot.skipped` as ``(resource, id, reason)``.
+    """
     skipped: list[Skipped] = []
-    count = 0
     sender: PatternIndexBuilder[PolicyEntry] = PatternIndexBuilder()
     exempt: PatternIndexBuilder[PolicyEntry] = PatternIndexBuilder()
     trusted: PatternIndexBuilder[TrustedDomainEntry] = PatternIndexBuilder()
-
-    for allow in allow_policies:
-        count += 1
-        sender_entries, exempt_entry = policy_entries(allow)
-        if not sender_entries and exempt_entry is None:
-            continue
-        try:
-            kind, key = prepare_pattern(allow.pattern, allow.pattern_type, allow.is_regex)
-        except PatternProblem as exc:
-            skipped.append((RESOURCE_ALLOW, allow.id, str(exc)))
-            continue
-        for entry in sender_entries:
-            _index_pattern(sender, kind, key, entry)
-        # A recipient is an address, so an IP pattern can never exempt one.
-        if exempt_entry is not None and kind != KIND_IP:
-            _index_pattern(exempt, kind, key, exempt_entry)
-
-    for block in blocked_senders:
-        count += 1
-        try:
-            kind, key = prepare_pattern(block.pattern, block.pattern_type, block.is_regex)
-        except PatternProblem as exc:
-            skipped.append((RESOURCE_BLOCK, block.id, str(exc)))
-            continue
-        _index_pattern(sender, kind, key, block_entry(block))
-
-    for td in trusted_domains:
-        count += 1
-        if not (td.is_recent or td.is_similarity):
-            continue
-        try:
-            if td.is_regex:
-                kind, key = prepare_pattern(td.pattern, KIND_DOMAIN, True)
-            else:
-                kind, key = KIND_DOMAIN, domain_key(td.pattern)
-        except PatternProblem as exc:
-            skipped.append((RESOURCE_TRUSTED_DOMAINS, td.id, str(exc)))
-            continue
-        entry = TrustedDomainEntry(td.id, td.pattern, td.is_recent, td.is_similarity)
-        _index_pattern(trusted, kind, key, entry)
-
     registry: dict[str, list[ImpersonationEntry]] = {}
-    for imp in impersonation:
-        count += 1
-        try:
-            registry.setdefault(normalize_name(imp.name), []).append(impersonation_entry(imp))
-        except PatternProblem as exc:
-            skipped.append((RESOURCE_IMPERSONATION, imp.id, str(exc)))
-
     protected: dict[str, ProtectedEntry] = {}
-    for rule in domains:
-        count += 1
-        try:
-            domain = domain_key(rule.domain)
-        except PatternProblem as exc:
-            skipped.append((RESOURCE_DOMAINS, rule.id, str(exc)))
-            continue
-        existing = protected.get(domain)
-        if existing is not None:
-            skipped.append(
-                (RESOURCE_DOMAINS, rule.id, f"duplicate of domain {existing.rule.id} ({domain})")
-            )
-            continue
-        protected[domain] = protected_entry(rule, domain)
-
     restricted: dict[str, list[RestrictionEntry]] = {}
-    for restriction in restrictions:
-        count += 1
-        try:
-            entry_r = restriction_entry(restriction)
-        except PatternProblem as exc:
-            skipped.append((RESOURCE_RESTRICTIONS, restriction.id, str(exc)))
-            continue
-        restricted.setdefault(entry_r.domain, []).append(entry_r)
+    count = (
+        _index_allow(allow_policies, sender, exempt, skipped)
+        + _index_blocked(blocked_senders, sender, skipped)
+        + _index_trusted(trusted_domains, trusted, skipped)
+        + _index_registry(impersonation, registry, skipped)
+        + _index_protected(domains, protected, skipped)
+        + _index_restrictions(restrictions, restricted, skipped)
+    )
 
     sender_index, sender_rejected = sender.build()
     exempt_index, exempt_rejected = exempt.build()
