@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from mailpolicy import __version__, handlers
+from mailpolicy import __version__, evaluation, handlers
 from mailpolicy.config import Settings
 from mailpolicy.crud import make_router
 from mailpolicy.db import Database
 from mailpolicy.resources import REGISTRY
+from mailpolicy.snapshot import SnapshotCache
 from mailpolicy.validation import Rules
 
 API_PREFIX = "/client/v4"
@@ -30,11 +31,13 @@ def create_api(database: Database, rules: Rules) -> FastAPI:
     )
     api.state.db = database
     api.state.rules = rules
+    api.state.snapshots = SnapshotCache()
     handlers.install(api)
     for spec, extra in REGISTRY:
         if extra is not None:
             api.include_router(extra)
         api.include_router(make_router(spec))
+    api.include_router(evaluation.router)
     return api
 
 

@@ -13,7 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from fastapi import Request
-from sqlalchemy import ForeignKey, Index, String, select
+from sqlalchemy import BigInteger, ForeignKey, Index, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mailpolicy.db import Base, UTCDateTime, new_id, utcnow
@@ -37,6 +37,9 @@ class Account(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Bumped by every settings write, in the same transaction: policy replicas compare it to
+    # the version of their cached snapshot to know when to rebuild.
+    settings_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ApiToken(Base):
@@ -178,3 +181,16 @@ def authenticate(session: Session, request: Request) -> Principal:
 class AccountContext:
     account_id: str
     permission: Permission
+
+
+def bump_settings_version(session: Session, account_id: str) -> None:
+    session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(settings_version=Account.settings_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def settings_version(session: Session, account_id: str) -> int:
+    return session.scalar(select(Account.settings_version).where(Account.id == account_id)) or 0

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from mailpolicy.auth import bump_settings_version
 from mailpolicy.db import Entity, utcnow
 from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess
 from mailpolicy.envelope import ERROR_RESPONSES, ok, ok_list
@@ -91,6 +92,7 @@ def _apply(session: Session, spec: ResourceSpec, row: Row, values: Values, rules
         raise Conflict(f"An identical {spec.noun} already exists (id {clash}).")
     row.dedupe_key = key
     row.modified_at = utcnow()
+    bump_settings_version(session, row.account_id)
 
 
 def _flush(session: Session, spec: ResourceSpec) -> None:
@@ -143,6 +145,7 @@ def replace_values(model: type[BaseModel], body: BaseModel) -> Values:
 def delete_entry(session: Session, spec: ResourceSpec, account_id: str, entry_id: str) -> str:
     row = get_entry(session, spec, account_id, entry_id)
     session.delete(row)
+    bump_settings_version(session, account_id)
     session.flush()
     return entry_id
 

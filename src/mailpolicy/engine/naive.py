@@ -67,6 +67,7 @@ from mailpolicy.engine.snapshot import (
     policy_entries,
     prepare_pattern,
     restriction_entry,
+    trusted_domain_pattern,
 )
 
 # (entry, kind, key): key is an address, a domain, an ipaddress network or a compiled regex.
@@ -87,15 +88,9 @@ def _compiled(kind: str, key: Any) -> Any:
     return re2.compile(key, regex_options()) if kind == KIND_REGEX else key
 
 
-def build_naive(
-    *,
-    allow_policies: Iterable[AllowPolicyRule] = (),
-    blocked_senders: Iterable[BlockedSenderRule] = (),
-    trusted_domains: Iterable[TrustedDomainRule] = (),
-    impersonation: Iterable[ImpersonationRule] = (),
-    domains: Iterable[ProtectedDomainRule] = (),
-    restrictions: Iterable[SendingDomainRestrictionRule] = (),
-) -> NaiveSnapshot:
+def _sender_patterns(
+    allow_policies: Iterable[AllowPolicyRule], blocked_senders: Iterable[BlockedSenderRule]
+) -> tuple[list[Pattern], list[Pattern]]:
     sender: list[Pattern] = []
     exempt: list[Pattern] = []
     for allow in allow_policies:
@@ -114,17 +109,32 @@ def build_naive(
         except PatternError:
             continue
         sender.append((block_entry(block), kind, _compiled(kind, key)))
+    return sender, exempt
+
+
+def _trusted_patterns(trusted_domains: Iterable[TrustedDomainRule]) -> list[Pattern]:
     trusted: list[Pattern] = []
     for td in trusted_domains:
         try:
-            if td.is_regex:
-                kind, key = prepare_pattern(td.pattern, KIND_DOMAIN, True)
-            else:
-                kind, key = KIND_DOMAIN, domain_key(td.pattern)
+            kind, key = trusted_domain_pattern(td)
         except PatternError:
             continue
         entry = TrustedDomainEntry(td.id, td.pattern, td.is_recent, td.is_similarity)
         trusted.append((entry, kind, _compiled(kind, key)))
+    return trusted
+
+
+def build_naive(
+    *,
+    allow_policies: Iterable[AllowPolicyRule] = (),
+    blocked_senders: Iterable[BlockedSenderRule] = (),
+    trusted_domains: Iterable[TrustedDomainRule] = (),
+    impersonation: Iterable[ImpersonationRule] = (),
+    domains: Iterable[ProtectedDomainRule] = (),
+    restrictions: Iterable[SendingDomainRestrictionRule] = (),
+) -> NaiveSnapshot:
+    """The same settings as :func:`~mailpolicy.engine.build_snapshot` takes, as flat lists."""
+    sender, exempt = _sender_patterns(allow_policies, blocked_senders)
     registry: list[ImpersonationEntry] = []
     for imp in impersonation:
         try:
@@ -148,7 +158,7 @@ def build_naive(
     return NaiveSnapshot(
         tuple(sender),
         tuple(exempt),
-        tuple(trusted),
+        tuple(_trusted_patterns(trusted_domains)),
         tuple(registry),
         tuple(protected),
         tuple(restricted),
@@ -194,77 +204,101 @@ def _ip_matches(key: Any, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
     return False
 
 
-def evaluate_naive(message: Message, snapshot: NaiveSnapshot) -> Verdict:
-    envelope = normalize_path(message.envelope_from)
-    name, header = _mailbox(message.header_from)
-    reply = _mailbox(message.reply_to)[1]
+Addresses = tuple[tuple[str, str | None], ...]
+
+
+def _sender_hits(
+    message: Message, addresses: Addresses, patterns: Iterable[Pattern]
+) -> list[SenderHit]:
     ip = _ip(message.client_ip)
     ip_text = message.client_ip.strip().lower()
     hostname = (message.client_hostname or "").strip().lower().rstrip(".")
-    addresses = (
-        (FIELD_ENVELOPE_FROM, envelope),
-        (FIELD_HEADER_FROM, header),
-        (FIELD_REPLY_TO, reply),
-    )
-
-    sender_hits: list[SenderHit] = []
-    for entry, kind, key in snapshot.sender:
+    hits: list[SenderHit] = []
+    for entry, kind, key in patterns:
         for field, address in addresses:
             if address is not None and _address_matches(kind, key, address):
-                sender_hits.append((entry, field))
+                hits.append((entry, field))
         if kind == KIND_IP and ip is not None and _ip_matches(key, ip):
-            sender_hits.append((entry, FIELD_CLIENT_IP))
+            hits.append((entry, FIELD_CLIENT_IP))
         if kind == KIND_REGEX:
             if ip_text and key.fullmatch(ip_text) is not None:
-                sender_hits.append((entry, FIELD_CLIENT_IP))
+                hits.append((entry, FIELD_CLIENT_IP))
             if hostname and key.fullmatch(hostname) is not None:
-                sender_hits.append((entry, FIELD_CLIENT_HOSTNAME))
+                hits.append((entry, FIELD_CLIENT_HOSTNAME))
+    return hits
 
-    restriction_hits: list[RestrictionHit] = []
-    for restriction in snapshot.restrictions:
-        for field, address in addresses[:2]:
+
+def _restriction_hits(
+    addresses: Addresses, restrictions: Iterable[RestrictionEntry]
+) -> list[RestrictionHit]:
+    hits: list[RestrictionHit] = []
+    for restriction in restrictions:
+        for field, address in addresses:
             if address is None:
                 continue
             domain = address.rpartition("@")[2]
             if _under(domain, restriction.domain):
                 covering = [x for x in restriction.excludes if _under(domain, x)]
                 excluded_by = max(covering, key=len) if covering else None
-                restriction_hits.append((restriction, field, domain, excluded_by))
+                hits.append((restriction, field, domain, excluded_by))
+    return hits
 
-    impersonation_hits: list[ImpersonationHit] = []
-    if name:
-        wanted = normalize_name(name)
-        same_name = [e for e in snapshot.impersonation if normalize_name(e.name) == wanted]
-        registered = [e for e in same_name if e.is_registered_address(header)]
-        if registered:
-            impersonation_hits = [(e, False) for e in registered]
-        else:
-            impersonation_hits = [(e, True) for e in same_name]
 
-    trusted_domain_hits: list[TrustedDomainHit] = []
-    finding_domains = dict.fromkeys(
+def _impersonation_hits(
+    name: str, address: str | None, registry: Iterable[ImpersonationEntry]
+) -> list[ImpersonationHit]:
+    if not name:
+        return []
+    wanted = normalize_name(name)
+    same_name = [entry for entry in registry if normalize_name(entry.name) == wanted]
+    registered = [entry for entry in same_name if entry.is_registered_address(address)]
+    if registered:
+        return [(entry, False) for entry in registered]
+    return [(entry, True) for entry in same_name]
+
+
+def _trusted_domain_hits(message: Message, patterns: Iterable[Pattern]) -> list[TrustedDomainHit]:
+    hits: list[TrustedDomainHit] = []
+    domains = dict.fromkeys(
         normalize_domain(f.domain) for f in message.findings if f.domain and f.kind != "content"
     )
-    for domain in finding_domains:
-        for td, kind, key in snapshot.trusted_domains:
+    for domain in domains:
+        for entry, kind, key in patterns:
             if (kind == KIND_DOMAIN and _under(domain, key)) or (
                 kind == KIND_REGEX and key.fullmatch(domain) is not None
             ):
-                trusted_domain_hits.append((td, domain))
+                hits.append((entry, domain))
+    return hits
 
+
+def evaluate_naive(message: Message, snapshot: NaiveSnapshot) -> Verdict:
+    """The verdict :func:`~mailpolicy.engine.evaluate` must give, found by linear scans."""
+    envelope = normalize_path(message.envelope_from)
+    name, header = _mailbox(message.header_from)
+    reply = _mailbox(message.reply_to)[1]
+    addresses = (
+        (FIELD_ENVELOPE_FROM, envelope),
+        (FIELD_HEADER_FROM, header),
+        (FIELD_REPLY_TO, reply),
+    )
+    matches = Matches(
+        _restriction_hits(addresses[:2], snapshot.restrictions),
+        _sender_hits(message, addresses, snapshot.sender),
+        _impersonation_hits(name, header, snapshot.impersonation),
+        _trusted_domain_hits(message, snapshot.trusted_domains),
+    )
     verdicts = []
     for recipient in message.recipients:
         address = normalize_path(recipient)
         exempt: list[PolicyEntry] = []
-        domain = None
-        protected = None
+        domain: str | None = None
+        protected: ProtectedEntry | None = None
         if address is not None:
             exempt = [e for e, kind, key in snapshot.exempt if _address_matches(kind, key, address)]
             domain = address.rpartition("@")[2]
             covering = [p for p in snapshot.protected if _under(domain, p.domain)]
             if covering:
                 protected = max(covering, key=lambda p: len(p.domain))
-        matches = Matches(restriction_hits, sender_hits, impersonation_hits, trusted_domain_hits)
         outcome = message_outcome(message, matches, exempt)
         verdicts.append(recipient_verdict(recipient, domain, outcome, protected))
     return Verdict(tuple(verdicts))

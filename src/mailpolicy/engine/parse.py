@@ -71,19 +71,26 @@ def parse_mailbox_slow(value: str) -> tuple[str, str]:
     return name, address
 
 
+def _simple_name(name: str) -> str | None:
+    """A display name as parseaddr returns it, when it is plainly quoted or plain words."""
+    if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
+        inner = name[1:-1]
+        return None if '"' in inner or "\\" in inner else inner
+    if _SIMPLE_NAME.issuperset(name):
+        return " ".join(name.split())
+    return None
+
+
 def _parse_mailbox_fast(value: str) -> tuple[str, str] | None:
     """The common header shapes, parsed without parseaddr; None when the shape is unusual.
 
     Must return what parseaddr would for every input it accepts (checked by a test).
     """
     if _SIMPLE_ADDRESS.issuperset(value):
-        if value.count("@") == 1 and not value.endswith("@"):
-            return "", value
-        return None
-    if not value.endswith(">"):
-        return None
+        simple = value.count("@") == 1 and not value.endswith("@")
+        return ("", value) if simple else None
     lt = value.find("<")
-    if lt < 0 or value.find("<", lt + 1) >= 0:
+    if lt < 0 or not value.endswith(">") or value.find("<", lt + 1) >= 0:
         return None
     address = value[lt + 1 : -1]
     if address and (
@@ -93,15 +100,8 @@ def _parse_mailbox_fast(value: str) -> tuple[str, str] | None:
         or not _SIMPLE_ADDRESS.issuperset(address)
     ):
         return None
-    name = value[:lt].strip()
-    if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
-        inner = name[1:-1]
-        if '"' in inner or "\\" in inner:
-            return None
-        return inner, address
-    if _SIMPLE_NAME.issuperset(name):
-        return " ".join(name.split()), address
-    return None
+    name = _simple_name(value[:lt].strip())
+    return None if name is None else (name, address)
 
 
 def parse_mailbox(value: str | None) -> tuple[str, str | None]:

@@ -16,9 +16,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body as BodyParam, Path, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BeforeValidator, Field
-from sqlalchemy import JSON, Boolean, ColumnElement, Index, Integer, String, func, select
+from sqlalchemy import JSON, Boolean, ColumnElement, Index, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from mailpolicy.auth import bump_settings_version
 from mailpolicy.crud import ResourceSpec, get_entry, replace_values, update_entry
 from mailpolicy.db import UTCDateTime, utcnow
 from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess
@@ -222,6 +223,7 @@ def activate(session: Session, domain_id: str) -> ProtectedDomain:
     row.status = "active"
     row.authorized_at = utcnow()
     row.modified_at = row.authorized_at
+    bump_settings_version(session, row.account_id)
     session.flush()
     return row
 
@@ -323,6 +325,7 @@ def bulk_delete(
             raise NotFound(f"[{index}]: {exc}", pointer=f"/{index}/id") from None
     for row in rows:
         session.delete(row)
+    bump_settings_version(session, access.account_id)
     session.flush()
     return ok([{"id": row.id} for row in rows])
 
@@ -344,7 +347,3 @@ def verification(access: ReadAccess, session: SessionDep, domain_id: DomainId) -
             "txt_record_value": f"mailpolicy-verification={row.verification_token}",
         }
     )
-
-
-def count_for(session: Session, account_id: str) -> int:
-    return session.scalar(select(func.count()).where(ProtectedDomain.account_id == account_id)) or 0

@@ -20,7 +20,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-
     op.create_table(
         "accounts",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -333,7 +332,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     with op.batch_alter_table("url_ignore_patterns", schema=None) as batch_op:
         batch_op.drop_index("uq_url_ignore_patterns_account_dedupe")
         batch_op.drop_index("ix_url_ignore_patterns_account_created")
