@@ -20,7 +20,7 @@ API_PREFIX = "/client/v4"
 
 
 def create_api(database: Database, rules: Rules) -> FastAPI:
-    """The v4 API, mounted at /client/v4, with its own OpenAPI document at /client/v4/openapi.json."""
+    """The v4 API, mounted at /client/v4; its OpenAPI document is /client/v4/openapi.json."""
     api = FastAPI(
         title="mailpolicy",
         version=__version__,
@@ -51,8 +51,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         database.dispose()
 
-    app = FastAPI(title="mailpolicy", version=__version__, openapi_url=None, docs_url=None,
-                  redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="mailpolicy",
+        version=__version__,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.state.db = database
     app.state.rules = rules
     app.state.settings = settings

@@ -12,12 +12,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+
 from fastapi import Request
 from sqlalchemy import BigInteger, ForeignKey, Index, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mailpolicy.db import Base, UTCDateTime, new_id, utcnow
-from mailpolicy.errors import Forbidden, NotFound, Unauthorized
+from mailpolicy.errors import NotFound, Unauthorized
 
 
 class Permission(enum.StrEnum):
@@ -46,7 +47,9 @@ class ApiToken(Base):
     __tablename__ = "api_tokens"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(255))
     permission: Mapped[str] = mapped_column(String(16))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -13,13 +13,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailpolicy import migrate
-from mailpolicy.auth import Account, ApiKey, ApiToken, Permission, create_account, create_key, create_token
+from mailpolicy.auth import (
+    Account,
+    ApiKey,
+    ApiToken,
+    Permission,
+    create_account,
+    create_key,
+    create_token,
+)
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, utcnow
 from mailpolicy.errors import ApiError
 from mailpolicy.timefmt import iso
 
-app = typer.Typer(help="mailpolicy: self-hosted email security policy service.", no_args_is_help=True)
+app = typer.Typer(
+    help="mailpolicy: self-hosted email security policy service.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (Authorization: Bearer).", no_args_is_help=True)
@@ -55,8 +65,7 @@ def session_scope() -> Iterator[Session]:
 
 
 def _table(*columns: str) -> Table:
-    table = Table(*columns)
-    return table
+    return Table(*columns)
 
 
 # ---- serve / db ---------------------------------------------------------------------------
@@ -77,7 +86,9 @@ def serve(
     settings = settings.model_copy(update=overrides)
     migrate.upgrade(settings.database_url)
     _bootstrap(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
 
 
 def _bootstrap(settings: Settings) -> None:
@@ -88,7 +99,9 @@ def _bootstrap(settings: Settings) -> None:
             base = f"http://{settings.host}:{settings.port}/client/v4"
             if account is None:
                 account = create_account(session, "default")
-                _, secret = create_token(session, account.id, Permission.WRITE, "bootstrap write token")
+                _, secret = create_token(
+                    session, account.id, Permission.WRITE, "bootstrap write token"
+                )
                 out.print(f"mailpolicy: created account {account.id}")
                 out.print("mailpolicy: Write API token (shown once, store it now):")
                 out.print(secret)
@@ -129,7 +142,9 @@ def db_current() -> None:
 
 
 @accounts_app.command("create")
-def accounts_create(name: Annotated[str, typer.Option(help="A label for people.")] = "default") -> None:
+def accounts_create(
+    name: Annotated[str, typer.Option(help="A label for people.")] = "default",
+) -> None:
     """Create an account; its id is printed alone on the last line."""
     with session_scope() as session:
         account = create_account(session, name)
@@ -171,12 +186,16 @@ def tokens_list(account: Annotated[str | None, typer.Option("--account")] = None
             query = query.where(ApiToken.account_id == account)
         table = _table("id", "account", "permission", "name", "created_at", "revoked_at")
         for t in session.scalars(query):
-            table.add_row(t.id, t.account_id, t.permission, t.name, iso(t.created_at), iso(t.revoked_at) or "")
+            table.add_row(
+                t.id, t.account_id, t.permission, t.name, iso(t.created_at), iso(t.revoked_at) or ""
+            )
         out.print(table)
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (from tokens list).")]) -> None:
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (from tokens list).")],
+) -> None:
     """Revoke an API token; requests carrying it are refused from now on."""
     with session_scope() as session:
         token = session.get(ApiToken, token_id)
@@ -209,12 +228,21 @@ def keys_list() -> None:
     with session_scope() as session:
         table = _table("id", "email", "account", "permission", "created_at", "revoked_at")
         for k in session.scalars(select(ApiKey).order_by(ApiKey.created_at)):
-            table.add_row(k.id, k.email, k.account_id, k.permission, iso(k.created_at), iso(k.revoked_at) or "")
+            table.add_row(
+                k.id,
+                k.email,
+                k.account_id,
+                k.permission,
+                iso(k.created_at),
+                iso(k.revoked_at) or "",
+            )
         out.print(table)
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")]) -> None:
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")],
+) -> None:
     """Revoke a legacy API key."""
     with session_scope() as session:
         key = session.get(ApiKey, key_id)

@@ -23,6 +23,6 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     allow_private_ips: bool = Field(
         default=False,
-        description="Admit private (RFC 1918, unique-local) ranges in IP patterns, for internal relays.",
+        description="Admit private (RFC 1918, unique-local) ranges in IP patterns.",
     )
     log_level: str = "info"

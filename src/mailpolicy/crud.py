@@ -81,13 +81,13 @@ def _apply(session: Session, spec: ResourceSpec, row: Row, values: Values, rules
     spec.check(row, rules)
     key = _dedupe_key(spec, row)
     model = spec.model
-    clash = session.scalar(
+    clash = session.execute(
         select(model.id).where(
             model.account_id == row.account_id,
             model.dedupe_key == key,  # type: ignore[attr-defined]
             model.id != (row.id or ""),
         )
-    )
+    ).scalar()
     if clash is not None:
         raise Conflict(f"An identical {spec.noun} already exists (id {clash}).")
     row.dedupe_key = key
@@ -117,7 +117,7 @@ def create_entry(
     return row
 
 
-def update_entry(
+def update_entry(  # noqa: PLR0917  (session, what, where, which, how, under which rules)
     session: Session,
     spec: ResourceSpec,
     account_id: str,
@@ -174,42 +174,53 @@ def list_entries(
     return list(rows), total
 
 
+def _at(step: str, index: int, exc: ApiError) -> ApiError:
+    """The error of one batch item, its pointer moved under that item."""
+    if isinstance(exc, NotFound):
+        return NotFound(f"{step}[{index}]: {exc}", pointer=f"/{step}/{index}/id")
+    return exc.with_prefix(f"/{step}/{index}")
+
+
+def _each(step: str, items: Sequence[Any], apply: Callable[[Any], Any]) -> list[Any]:
+    done = []
+    for index, item in enumerate(items):
+        try:
+            done.append(apply(item))
+        except ApiError as exc:
+            raise _at(step, index, exc) from None
+    return done
+
+
 def run_batch(
-    session: Session, spec: ResourceSpec, account_id: str, body: BaseModel, rules: Rules
+    session: Session, spec: ResourceSpec, account_id: str, body: Any, rules: Rules
 ) -> dict[str, list[dict[str, Any]]]:
     """All or nothing, in Cloudflare's order: deletes, then patches, then puts, then posts."""
-    done: dict[str, list[Row]] = {"patches": [], "puts": [], "posts": []}
-    deleted: list[dict[str, Any]] = []
-    step = ""
-    index = 0
-    try:
-        step = "deletes"
-        for index, ref in enumerate(body.deletes):  # type: ignore[attr-defined]
-            deleted.append({"id": delete_entry(session, spec, account_id, ref.id)})
-        step = "patches"
-        for index, patch in enumerate(getattr(body, "patches", [])):
-            values = patch.model_dump(exclude_unset=True, exclude={"id"})
-            done["patches"].append(update_entry(session, spec, account_id, patch.id, values, rules))
-        step = "puts"
-        for index, put in enumerate(getattr(body, "puts", [])):
-            values = replace_values(type(put), put)
-            done["puts"].append(update_entry(session, spec, account_id, put.id, values, rules))
-        step = "posts"
-        for index, post in enumerate(getattr(body, "posts", [])):
-            done["posts"].append(create_entry(session, spec, account_id, post, rules))
-    except ApiError as exc:
-        if isinstance(exc, NotFound):
-            exc = NotFound(f"{step}[{index}]: {exc}", pointer=f"/{step}/{index}/id")
-            raise exc from None
-        raise exc.with_prefix(f"/{step}/{index}") from None
-    result: dict[str, list[dict[str, Any]]] = {"deletes": deleted}
-    if spec.batch == "full":
-        result.update({k: [spec.serialize(r) for r in rows] for k, rows in done.items()})
+    deletes = _each(
+        "deletes", body.deletes, lambda ref: delete_entry(session, spec, account_id, ref.id)
+    )
+    result: dict[str, list[dict[str, Any]]] = {"deletes": [{"id": i} for i in deletes]}
+    if spec.batch != "full":
+        return result
+    patches = _each(
+        "patches",
+        body.patches,
+        lambda p: update_entry(
+            session, spec, account_id, p.id, p.model_dump(exclude_unset=True, exclude={"id"}), rules
+        ),
+    )
+    puts = _each(
+        "puts",
+        body.puts,
+        lambda p: update_entry(session, spec, account_id, p.id, replace_values(type(p), p), rules),
+    )
+    posts = _each("posts", body.posts, lambda p: create_entry(session, spec, account_id, p, rules))
+    for step, rows in (("patches", patches), ("puts", puts), ("posts", posts)):
+        result[step] = [spec.serialize(row) for row in rows]
     return result
 
 
 def make_router(spec: ResourceSpec) -> APIRouter:
-    """The standard endpoints for one resource, with the resource's own schemas in the signatures."""
+    """The standard endpoints of one resource, its own schemas in the signatures."""
     router = APIRouter(prefix=f"/accounts/{{account_id}}/email-security/settings/{spec.path}")
     item = f"/{{{spec.id_param}}}"
     query_model = spec.list_query
@@ -258,7 +269,9 @@ def make_router(spec: ResourceSpec) -> APIRouter:
         router.post("/batch", summary=summary("batch"), **common)(batch_)
 
     @router.get(item, summary=summary("get"), **common)
-    def get(access: ReadAccess, session: SessionDep, entry_id: str = _id_path(spec)) -> JSONResponse:
+    def get(
+        access: ReadAccess, session: SessionDep, entry_id: str = _id_path(spec)
+    ) -> JSONResponse:
         return ok(spec.serialize(get_entry(session, spec, access.account_id, entry_id)))
 
     @router.patch(item, summary=summary("edit"), **common)

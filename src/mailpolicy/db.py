@@ -29,14 +29,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+    def process_bind_param(self, value: dt.datetime | None, _dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+    def process_result_value(self, value: dt.datetime | None, _dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC)

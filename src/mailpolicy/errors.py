@@ -33,7 +33,7 @@ class ErrorItem:
 
 
 class ApiError(Exception):
-    """An error that leaves as a 4xx envelope. Retrying never fixes one, so clients are told not to."""
+    """An error that leaves as a 4xx envelope; retrying never fixes one, so clients are told so."""
 
     status = 400
 
@@ -52,9 +52,7 @@ class ApiError(Exception):
 
     def with_prefix(self, prefix: str) -> ApiError:
         """The same error, its pointers moved under `prefix` (a batch item, say)."""
-        moved = tuple(
-            ErrorItem(i.code, i.message, prefix + (i.pointer or "")) for i in self.items
-        )
+        moved = tuple(ErrorItem(i.code, i.message, prefix + (i.pointer or "")) for i in self.items)
         clone = type(self).__new__(type(self))
         ApiError.__init__(clone, str(self), items=moved, headers=self.headers)
         return clone

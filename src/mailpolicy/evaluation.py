@@ -82,8 +82,12 @@ class MessageBody(Body):
     header_from: Annotated[str, AfterValidator(_header_address)] = Field(
         max_length=998, description="RFC 5322 From, display name allowed."
     )
-    reply_to: Annotated[str, AfterValidator(_header_address)] | None = Field(default=None, max_length=998)
-    recipients: list[Annotated[str, AfterValidator(_address)]] = Field(min_length=1, max_length=1000)
+    reply_to: Annotated[str, AfterValidator(_header_address)] | None = Field(
+        default=None, max_length=998
+    )
+    recipients: list[Annotated[str, AfterValidator(_address)]] = Field(
+        min_length=1, max_length=1000
+    )
     client_ip: Annotated[str, AfterValidator(_ip)]
     client_hostname: str | None = Field(default=None, max_length=253)
     helo: str | None = Field(default=None, max_length=253)
@@ -113,7 +117,9 @@ class MessageBody(Body):
 router = APIRouter(prefix="/accounts/{account_id}/email-security", tags=["evaluate"])
 
 
-@router.post("/evaluate", summary="Evaluate a message against the settings", responses=ERROR_RESPONSES)
+@router.post(
+    "/evaluate", summary="Evaluate a message against the settings", responses=ERROR_RESPONSES
+)
 def evaluate_message(
     request: Request, access: ReadAccess, session: SessionDep, body: MessageBody
 ) -> JSONResponse:

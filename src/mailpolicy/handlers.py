@@ -29,7 +29,9 @@ log = logging.getLogger("mailpolicy")
 NO_RETRY = {"x-should-retry": "false"}
 
 
-def render(status: int, items: Sequence[ErrorItem], headers: dict[str, str] | None = None) -> JSONResponse:
+def render(
+    status: int, items: Sequence[ErrorItem], headers: dict[str, str] | None = None
+) -> JSONResponse:
     all_headers = dict(NO_RETRY) if status < 500 else {}
     all_headers.update(headers or {})
     return JSONResponse(failure_body(items), status_code=status, headers=all_headers)
@@ -54,7 +56,9 @@ def validation_items(errors: Sequence[Any]) -> list[ErrorItem]:
         kind = error.get("type", "")
         if kind == "json_invalid":
             detail = error.get("ctx", {}).get("error", "malformed JSON")
-            items.append(ErrorItem(CODE_INVALID_JSON, f"The request body is not valid JSON: {detail}.", ""))
+            items.append(
+                ErrorItem(CODE_INVALID_JSON, f"The request body is not valid JSON: {detail}.", "")
+            )
             continue
         if where == "body" and kind == "missing" and not loc:
             items.append(ErrorItem(CODE_VALIDATION, "A JSON request body is required.", ""))
@@ -126,4 +130,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return render(500, [ErrorItem(CODE_INTERNAL, "Internal error; the request was not applied.")])
+        return render(
+            500, [ErrorItem(CODE_INTERNAL, "Internal error; the request was not applied.")]
+        )

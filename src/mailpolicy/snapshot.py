@@ -52,7 +52,9 @@ def load_snapshot(session: Session, account_id: str) -> Snapshot:
             for r in rows(AllowPolicy)
         ],
         blocked_senders=[
-            BlockedSenderRule(id=r.id, pattern=r.pattern, pattern_type=r.pattern_type, is_regex=r.is_regex)
+            BlockedSenderRule(
+                id=r.id, pattern=r.pattern, pattern_type=r.pattern_type, is_regex=r.is_regex
+            )
             for r in rows(BlockedSender)
         ],
         trusted_domains=[
@@ -71,7 +73,10 @@ def load_snapshot(session: Session, account_id: str) -> Snapshot:
         ],
         domains=[
             ProtectedDomainRule(
-                id=r.id, domain=r.domain, status=r.status, drop_dispositions=tuple(r.drop_dispositions)
+                id=r.id,
+                domain=r.domain,
+                status=r.status,
+                drop_dispositions=tuple(r.drop_dispositions),
             )
             for r in rows(ProtectedDomain)
         ],

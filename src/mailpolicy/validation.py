@@ -15,7 +15,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Documentation ranges are accepted so that examples from RFCs and docs work verbatim.
 DOCUMENTATION = tuple(
-    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
 )
 # Never a sender on the public internet, whatever the operator says.
 ALWAYS_REFUSED: tuple[tuple[IPNetwork, str], ...] = tuple(
@@ -107,14 +108,16 @@ def network_problem(value: str, rules: Rules) -> str | None:
         return None
     refused = ALWAYS_REFUSED + (() if rules.allow_private_ips else PRIVATE)
     for special, label in refused:
-        if special.version == network.version and network.overlaps(special):  # type: ignore[arg-type]
+        if special.version == network.version and network.overlaps(special):
             hint = (
-                " (set MAILPOLICY_ALLOW_PRIVATE_IPS=true to admit private ranges for internal relays)"
+                " (MAILPOLICY_ALLOW_PRIVATE_IPS=true admits private ranges for internal relays)"
                 if (special, label) in PRIVATE
                 else ""
             )
             return f"'{value}' is in the {label} range {special}, which is not accepted{hint}"
-    if network.version == 4 and network.broadcast_address == ipaddress.IPv4Address("255.255.255.255"):
+    if network.version == 4 and network.broadcast_address == ipaddress.IPv4Address(
+        "255.255.255.255"
+    ):
         return f"'{value}' includes the IPv4 broadcast address"
     return None
 

@@ -122,7 +122,9 @@ class AllowPolicyUpdate(_Aliased, PartialBody):
 
 
 class AllowPolicyListQuery(SearchableListQuery):
-    order: Literal["pattern", "created_at"] | None = Field(default=None, description="Field to sort by.")
+    order: Literal["pattern", "created_at"] | None = Field(
+        default=None, description="Field to sort by."
+    )
     is_exempt_recipient: bool | None = None
     is_trusted_sender: bool | None = None
     is_acceptable_sender: bool | None = None
@@ -134,7 +136,12 @@ class AllowPolicyListQuery(SearchableListQuery):
 def _filters(q: AllowPolicyListQuery) -> list[ColumnElement[bool]]:
     m = AllowPolicy
     conditions: list[ColumnElement[bool]] = []
-    for name in ("is_exempt_recipient", "is_trusted_sender", "is_acceptable_sender", "verify_sender"):
+    for name in (
+        "is_exempt_recipient",
+        "is_trusted_sender",
+        "is_acceptable_sender",
+        "verify_sender",
+    ):
         value = getattr(q, name)
         if value is not None:
             conditions.append(getattr(m, name).is_(value))

@@ -53,7 +53,9 @@ class BlockedSenderUpdate(PartialBody):
 
 
 class BlockedSenderListQuery(SearchableListQuery):
-    order: Literal["pattern", "created_at"] | None = Field(default=None, description="Field to sort by.")
+    order: Literal["pattern", "created_at"] | None = Field(
+        default=None, description="Field to sort by."
+    )
     pattern_type: PatternType | None = Field(default=None, description="Filter by pattern type.")
     pattern: str | None = Field(default=None, description="Filter by pattern value.")
 

@@ -21,7 +21,9 @@ def _not_unknown(value: str | None) -> str | None:
 
 
 WritablePatternType = Annotated[PatternType, AfterValidator(_not_unknown)]
-Pattern = Annotated[str, Field(min_length=1, max_length=1024, description="The pattern value to match.")]
+Pattern = Annotated[
+    str, Field(min_length=1, max_length=1024, description="The pattern value to match.")
+]
 Comments = Annotated[str | None, Field(max_length=1024)]
 
 

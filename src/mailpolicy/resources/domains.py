@@ -13,7 +13,8 @@ import secrets
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body as BodyParam, Path, Response
+from fastapi import APIRouter, Path, Response
+from fastapi import Body as BodyParam
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BeforeValidator, Field
 from sqlalchemy import JSON, Boolean, ColumnElement, Index, Integer, String
@@ -32,7 +33,16 @@ from mailpolicy.validation import Rules, domain_problem, fail, network_problem
 
 DeliveryMode = Literal["DIRECT", "BCC", "JOURNAL", "API", "RETRO_SCAN"]
 Disposition = Literal[
-    "MALICIOUS", "MALICIOUS-BEC", "SUSPICIOUS", "SPOOF", "SPAM", "BULK", "ENCRYPTED", "EXTERNAL", "UNKNOWN", "NONE"
+    "MALICIOUS",
+    "MALICIOUS-BEC",
+    "SUSPICIOUS",
+    "SPOOF",
+    "SPAM",
+    "BULK",
+    "ENCRYPTED",
+    "EXTERNAL",
+    "UNKNOWN",
+    "NONE",
 ]
 Region = Literal["GLOBAL", "AU", "DE", "IN", "US"]
 Folder = Literal["AllItems", "Inbox"]
@@ -152,8 +162,12 @@ def _status(value: str | None) -> str | None:
 
 
 class DomainListQuery(SearchableListQuery):
-    order: Literal["domain", "created_at"] | None = Field(default=None, description="Field to sort by.")
-    allowed_delivery_mode: DeliveryMode | None = Field(default=None, description="Delivery mode to filter by.")
+    order: Literal["domain", "created_at"] | None = Field(
+        default=None, description="Field to sort by."
+    )
+    allowed_delivery_mode: DeliveryMode | None = Field(
+        default=None, description="Delivery mode to filter by."
+    )
     active_delivery_mode: DeliveryMode | None = Field(
         default=None, description="Currently active delivery mode to filter by."
     )
@@ -194,10 +208,12 @@ def _name_is_fixed(existing: ProtectedDomain | None, values: dict[str, Any]) -> 
         return
     name = values.pop("domain", None)
     if name is not None and name != existing.domain:
-        raise fail("domain", f"a domain's name cannot change after creation (it is {existing.domain})")
+        raise fail(
+            "domain", f"a domain's name cannot change after creation (it is {existing.domain})"
+        )
 
 
-def _check(row: ProtectedDomain, rules: Rules) -> None:
+def _check(row: ProtectedDomain, _rules: Rules) -> None:
     problem = domain_problem(row.domain)
     if problem:
         raise fail("domain", problem)
@@ -205,7 +221,9 @@ def _check(row: ProtectedDomain, rules: Rules) -> None:
         # ip_restrictions name the relays that hand mail to us; internal ones are private by nature.
         problem = network_problem(value, Rules(allow_private_ips=True))
         if problem:
-            raise ValidationFailed(f"ip_restrictions[{index}]: {problem}.", pointer=f"/ip_restrictions/{index}")
+            raise ValidationFailed(
+                f"ip_restrictions[{index}]: {problem}.", pointer=f"/ip_restrictions/{index}"
+            )
 
 
 def _start_pending(row: ProtectedDomain) -> None:
@@ -290,13 +308,19 @@ SPEC = ResourceSpec(
     },
 )
 
-router = APIRouter(prefix="/accounts/{account_id}/email-security/settings/domains", tags=["domains"])
+router = APIRouter(
+    prefix="/accounts/{account_id}/email-security/settings/domains", tags=["domains"]
+)
 DomainId = Annotated[str, Path(description="Domain identifier.")]
 
 
 @router.put("/{domain_id}", summary="Replace an email domain", responses=ERROR_RESPONSES)
 def replace_domain(
-    access: WriteAccess, session: SessionDep, rules: RulesDep, domain_id: DomainId, body: DomainReplace
+    access: WriteAccess,
+    session: SessionDep,
+    rules: RulesDep,
+    domain_id: DomainId,
+    body: DomainReplace,
 ) -> JSONResponse:
     values = replace_values(DomainReplace, body)
     if "domain" not in body.model_fields_set:
@@ -316,7 +340,7 @@ def bulk_delete(
     session: SessionDep,
     body: Annotated[list[IdRef], BodyParam(min_length=1)],
 ) -> JSONResponse:
-    """Deprecated; use the batch endpoint instead. All or nothing: one unknown id deletes nothing."""
+    """Deprecated; use the batch endpoint. All or nothing: one unknown id deletes nothing."""
     rows = []
     for index, ref in enumerate(body):
         try:
@@ -333,7 +357,10 @@ def bulk_delete(
 @router.get(
     "/{domain_id}/verification",
     summary="Get domain verification details",
-    responses={**ERROR_RESPONSES, 204: {"description": "Verified by other means; no TXT record needed."}},
+    responses={
+        **ERROR_RESPONSES,
+        204: {"description": "Verified by other means; no TXT record needed."},
+    },
 )
 def verification(access: ReadAccess, session: SessionDep, domain_id: DomainId) -> Response:
     row: ProtectedDomain = get_entry(session, SPEC, access.account_id, domain_id)

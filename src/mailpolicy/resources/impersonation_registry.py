@@ -18,8 +18,10 @@ from mailpolicy.resources.common import SettingsEntry, timestamps
 from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.validation import Rules, email_problem, fail, regex_problem
 
-Provenance = Literal["A1S_INTERNAL", "SNOOPY-CASB_OFFICE_365", "SNOOPY-OFFICE_365", "SNOOPY-GOOGLE_DIRECTORY"]
-INTERNAL = "A1S_INTERNAL"
+Provenance = Literal[
+    "A1S_INTERNAL", "SNOOPY-CASB_OFFICE_365", "SNOOPY-OFFICE_365", "SNOOPY-GOOGLE_DIRECTORY"
+]
+INTERNAL: Provenance = "A1S_INTERNAL"
 Name = Field(max_length=1024)
 
 
@@ -40,7 +42,12 @@ class ImpersonationEntry(SettingsEntry):
         return (
             Index("ix_impersonation_registry_account_name", "account_id", "name", "id"),
             Index("ix_impersonation_registry_account_email", "account_id", "email", "id"),
-            Index("ix_impersonation_registry_account_provenance", "account_id", "provenance", "created_at"),
+            Index(
+                "ix_impersonation_registry_account_provenance",
+                "account_id",
+                "provenance",
+                "created_at",
+            ),
         )
 
 
@@ -67,7 +74,9 @@ class ImpersonationUpdate(PartialBody):
 
 
 class ImpersonationListQuery(SearchableListQuery):
-    order: Literal["name", "email", "created_at"] | None = Field(default=None, description="Field to sort by.")
+    order: Literal["name", "email", "created_at"] | None = Field(
+        default=None, description="Field to sort by."
+    )
     provenance: Provenance | None = None
 
 

@@ -24,7 +24,9 @@ class SendingDomainRestriction(SettingsEntry):
 
     @classmethod
     def extra_indexes(cls) -> tuple[Index, ...]:
-        return (Index("ix_sending_domain_restrictions_account_domain", "account_id", "domain", "id"),)
+        return (
+            Index("ix_sending_domain_restrictions_account_domain", "account_id", "domain", "id"),
+        )
 
 
 class SendingDomainRestrictionCreate(Body):
@@ -40,7 +42,9 @@ class SendingDomainRestrictionUpdate(PartialBody):
 
 
 class SendingDomainRestrictionListQuery(SearchableListQuery):
-    order: Literal["domain", "created_at"] | None = Field(default=None, description="Field to sort by.")
+    order: Literal["domain", "created_at"] | None = Field(
+        default=None, description="Field to sort by."
+    )
 
 
 def _normalise(values: dict[str, Any]) -> dict[str, Any]:

@@ -45,7 +45,9 @@ class TrustedDomainUpdate(PartialBody):
 
 
 class TrustedDomainListQuery(SearchableListQuery):
-    order: Literal["pattern", "created_at"] | None = Field(default=None, description="Field to sort by.")
+    order: Literal["pattern", "created_at"] | None = Field(
+        default=None, description="Field to sort by."
+    )
     is_recent: bool | None = None
     is_similarity: bool | None = None
     pattern: str | None = None
@@ -91,7 +93,12 @@ SPEC = ResourceSpec(
     list_query=TrustedDomainListQuery,
     serialize=serialize,
     check=_check,
-    identity=lambda r: (r.is_regex, pattern_key(r.pattern, r.is_regex), r.is_recent, r.is_similarity),
+    identity=lambda r: (
+        r.is_regex,
+        pattern_key(r.pattern, r.is_regex),
+        r.is_recent,
+        r.is_similarity,
+    ),
     filters=_filters,
     orderings={"pattern": TrustedDomain.pattern, "created_at": TrustedDomain.created_at},
     search=(TrustedDomain.pattern, TrustedDomain.comments),

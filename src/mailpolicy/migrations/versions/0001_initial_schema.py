@@ -8,10 +8,9 @@ Create Date: 2026-11-23 02:41:28.384954
 from __future__ import annotations
 
 import sqlalchemy as sa
-
-import mailpolicy.db
 from alembic import op
 
+import mailpolicy.db
 
 revision = "0001"
 down_revision = None
