@@ -132,7 +132,7 @@ def _sender_pattern(rnd: random.Random, serial: int, regex: bool) -> tuple[str, 
         ip = f"{rnd.randrange(1, 224)}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(256)}"
         return ip, "IP", ip
     if kind < 0.93:
-        prefix = rnd.choice((8, 12, 16, 20, 22, 24, 26, 28))
+        prefix = rnd.choice((16, 20, 22, 24, 24, 26, 28, 30))
         ip = f"{rnd.randrange(1, 224)}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(256)}"
         return f"{ip}/{prefix}", "IP", ip
     groups = [f"{rnd.randrange(0x10000):x}" for _ in range(8)]
@@ -163,7 +163,7 @@ def generate_settings(total: int, regexes: int, seed: int = 1) -> Settings:
         elif pattern_type == "EMAIL":
             settings.sender_emails.append(value)
         else:
-            settings.sender_domains.append(value)
+            settings.sender_domains.append(value.rpartition("@")[2])
 
     for i in range(n_allow):
         serial += 1

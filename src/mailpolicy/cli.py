@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from email import policy as email_policy
+from email.parser import BytesParser
+from email.utils import getaddresses
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +26,7 @@ from mailpolicy.auth import (
     create_account,
     create_key,
     create_token,
+    require_account,
 )
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, utcnow
@@ -264,3 +270,133 @@ def domains_activate(domain_id: Annotated[str, typer.Argument(help="The domain's
     with session_scope() as session:
         row = activate(session, domain_id)
         out.print(f"{row.domain} ({row.id}) is active")
+
+
+# ---- evaluate ---------------------------------------------------------------------------
+
+
+def _headers_from_eml(path: Path) -> dict[str, Any]:
+    """From, Reply-To, Return-Path and the To/Cc recipients of an RFC 5322 message."""
+    with path.open("rb") as handle:
+        parsed = BytesParser(policy=email_policy.default).parse(handle, headersonly=True)
+    found: dict[str, Any] = {}
+    if parsed["From"] is not None:
+        found["header_from"] = str(parsed["From"])
+    if parsed["Reply-To"] is not None:
+        found["reply_to"] = str(parsed["Reply-To"])
+    if parsed["Return-Path"] is not None:
+        found["envelope_from"] = str(parsed["Return-Path"]).strip().strip("<>")
+    to = [str(v) for v in parsed.get_all("To", []) + parsed.get_all("Cc", [])]
+    found["recipients"] = [addr for _, addr in getaddresses(to) if addr]
+    return found
+
+
+def _pairs(values: list[str], option: str, size: int) -> list[list[str]]:
+    pairs = []
+    for value in values:
+        parts = value.split(":", size - 1)
+        if len(parts) < size - (1 if option == "--finding" else 0):
+            shape = "KIND:DISPOSITION[:DOMAIN]" if option == "--finding" else "DOMAIN:RESULT"
+            err.print(f"[red]error:[/red] {option} takes {shape}, got {value!r}")
+            raise typer.Exit(2)
+        pairs.append(parts)
+    return pairs
+
+
+@app.command()
+def evaluate(
+    account: AccountOpt,
+    envelope_from: Annotated[
+        str | None, typer.Option("--envelope-from", help="MAIL FROM ('' for a bounce).")
+    ] = None,
+    header_from: Annotated[str | None, typer.Option("--header-from", help="RFC 5322 From.")] = None,
+    reply_to: Annotated[str | None, typer.Option("--reply-to")] = None,
+    recipient: Annotated[
+        list[str] | None, typer.Option("--rcpt", help="Envelope recipient (repeat).")
+    ] = None,
+    client_ip: Annotated[str | None, typer.Option("--client-ip")] = None,
+    client_hostname: Annotated[str | None, typer.Option("--client-hostname")] = None,
+    helo: Annotated[str | None, typer.Option("--helo")] = None,
+    tls_protocol: Annotated[
+        str | None, typer.Option("--tls-protocol", help="e.g. TLSv1.3; omit for plaintext.")
+    ] = None,
+    tls_cipher: Annotated[str, typer.Option("--tls-cipher")] = "unknown",
+    spf: Annotated[
+        str,
+        typer.Option("--spf", help="pass, fail, softfail, neutral, none, temperror, permerror."),
+    ] = "none",
+    dkim: Annotated[
+        list[str] | None, typer.Option("--dkim", help="DOMAIN:RESULT (repeat).")
+    ] = None,
+    dmarc: Annotated[str, typer.Option("--dmarc", help="pass, fail or none.")] = "none",
+    finding: Annotated[
+        list[str] | None, typer.Option("--finding", help="KIND:DISPOSITION[:DOMAIN] (repeat).")
+    ] = None,
+    eml: Annotated[
+        Path | None,
+        typer.Option(
+            "--eml",
+            exists=True,
+            dir_okay=False,
+            help="Read From/Reply-To (and defaults) from an RFC 5322 file.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
+    """Show what the account's settings do to one message, recipient by recipient, and why."""
+    from pydantic import ValidationError
+
+    from mailpolicy.evaluation import MessageBody
+    from mailpolicy.handlers import validation_items
+    from mailpolicy.snapshot import load_snapshot
+
+    fields: dict[str, Any] = _headers_from_eml(eml) if eml else {}
+    given = {
+        "envelope_from": envelope_from,
+        "header_from": header_from,
+        "reply_to": reply_to,
+        "recipients": recipient or None,
+        "client_ip": client_ip,
+        "client_hostname": client_hostname,
+        "helo": helo,
+    }
+    fields.update({k: v for k, v in given.items() if v is not None})
+    fields.setdefault("envelope_from", "")
+    fields["tls"] = {"protocol": tls_protocol, "cipher": tls_cipher} if tls_protocol else None
+    fields["auth"] = {
+        "spf": spf,
+        "dmarc": dmarc,
+        "dkim": [{"domain": d, "result": r} for d, r in _pairs(dkim or [], "--dkim", 2)],
+    }
+    fields["findings"] = [
+        {"kind": p[0], "disposition": p[1], **({"domain": p[2]} if len(p) > 2 else {})}
+        for p in _pairs(finding or [], "--finding", 3)
+    ]
+    try:
+        body = MessageBody.model_validate(fields)
+    except ValidationError as exc:
+        for item in validation_items([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]):
+            err.print(f"[red]error:[/red] {item.message}")
+        raise typer.Exit(2) from None
+
+    from mailpolicy.engine import evaluate as run
+
+    with session_scope() as session:
+        require_account(session, account)
+        verdict = run(body.to_message(), load_snapshot(session, account))
+    if as_json:
+        out.print_json(json.dumps(verdict.to_dict()))
+        return
+    for each in verdict.recipients:
+        colour = "red" if each.action == "drop" else "green"
+        flag = " (unprotected)" if each.unprotected else ""
+        action = f"[{colour}]{each.action}[/{colour}]"
+        out.print(f"[bold]{each.recipient}[/bold]: {action}, disposition {each.disposition}{flag}")
+        out.print(f"  {each.explanation}")
+        if each.reasons:
+            table = Table("resource", "pattern", "field", "effect", "honoured", "note")
+            for r in each.reasons:
+                table.add_row(
+                    r.resource, r.pattern, r.field, r.effect, "yes" if r.honoured else "no", r.note
+                )
+            out.print(table)

@@ -117,7 +117,7 @@ def create_entry(
     return row
 
 
-def update_entry(  # noqa: PLR0917  (session, what, where, which, how, under which rules)
+def update_entry(
     session: Session,
     spec: ResourceSpec,
     account_id: str,
