@@ -4,7 +4,7 @@ Build a :class:`Snapshot` from the settings lists with :func:`build_snapshot`, t
 :func:`evaluate` for each message. Snapshots are immutable; rebuild and swap on change.
 """
 
-from mailpolicy.engine.evaluate import evaluate
+from mailpolicy.engine.evaluator import evaluate
 from mailpolicy.engine.model import (
     DISPOSITIONS,
     AllowPolicyRule,
