@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -392,11 +393,9 @@ def evaluate(
         flag = " (unprotected)" if each.unprotected else ""
         action = f"[{colour}]{each.action}[/{colour}]"
         out.print(f"[bold]{each.recipient}[/bold]: {action}, disposition {each.disposition}{flag}")
-        out.print(f"  {each.explanation}")
-        if each.reasons:
-            table = Table("resource", "pattern", "field", "effect", "honoured", "note")
-            for r in each.reasons:
-                table.add_row(
-                    r.resource, r.pattern, r.field, r.effect, "yes" if r.honoured else "no", r.note
-                )
-            out.print(table)
+        out.print(f"  {escape(each.explanation)}")
+        for r in each.reasons:
+            mark = "[green]honoured[/green]" if r.honoured else "[yellow]overridden[/yellow]"
+            where = f"{r.resource} {r.id}"
+            text = escape(f"{where}: {r.pattern!r} matched {r.field} ({r.effect}); {r.note}")
+            out.print(f"  - {mark} {text}")

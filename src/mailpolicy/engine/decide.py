@@ -237,8 +237,10 @@ def _reason_key(reason: Reason) -> tuple[int, str, int, str, str]:
     )
 
 
-def _ordered(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
-    return tuple(dict.fromkeys(sorted(reasons, key=_reason_key)))
+def _ordered(reasons: list[Reason]) -> tuple[Reason, ...]:
+    if len(reasons) > 1:
+        reasons.sort(key=_reason_key)
+    return tuple(reasons)
 
 
 def _most_severe(findings: Iterable[Finding]) -> Finding | None:

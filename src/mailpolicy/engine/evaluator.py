@@ -1,8 +1,9 @@
 """Evaluating one message against a snapshot.
 
 Everything that depends only on the message (its sender addresses, client IP, display
-name and findings) is looked up once; only the exempt-recipient and protected-domain
-lookups are repeated per recipient.
+name and findings) is looked up once per message; only the exempt-recipient and
+protected-domain lookups are made per recipient. A lookup that finds nothing allocates
+nothing, because most messages match no entry at all.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mailpolicy.engine.decide import (
     Outcome,
     PolicyEntry,
     ProtectedEntry,
+    RestrictionEntry,
     RestrictionHit,
     SenderHit,
     TrustedDomainEntry,
@@ -26,7 +28,7 @@ from mailpolicy.engine.decide import (
     message_outcome,
     recipient_verdict,
 )
-from mailpolicy.engine.index import PatternIndex
+from mailpolicy.engine.index import domain_lookup, ip_lookup
 from mailpolicy.engine.model import Message, RecipientVerdict, Verdict
 from mailpolicy.engine.parse import (
     ipv4_mapped,
@@ -38,69 +40,91 @@ from mailpolicy.engine.parse import (
 )
 from mailpolicy.engine.snapshot import Snapshot
 
-
-def _ip_hits(index: PatternIndex[PolicyEntry], client_ip: str) -> list[PolicyEntry]:
-    ip = parse_ip(client_ip)
-    if ip is None:
-        return []
-    version, value = ip
-    found = index.ip_hits(version, value)
-    if version == 6 and index.ipv4:
-        mapped = ipv4_mapped(value)
-        if mapped is not None:
-            found.extend(index.ip_hits(4, mapped))
-    return found
+_EMPTY: tuple[()] = ()
 
 
-def _sender_hits(
-    index: PatternIndex[PolicyEntry],
-    addresses: tuple[tuple[str, str | None], ...],
-    client_ip: str,
-    hostname: str | None,
-) -> list[SenderHit]:
-    hits: list[SenderHit] = []
-    last_address: str | None = None
-    last_found: list[PolicyEntry] = []
-    for field, address in addresses:
-        if address is None:
-            continue
-        # The envelope and header senders are usually the same address: look it up once.
-        if address != last_address:
-            last_address = address
-            last_found = index.address_hits(address)
-        hits.extend((entry, field) for entry in last_found)
-    if index.ipv4 or index.ipv6:
-        hits.extend((entry, FIELD_CLIENT_IP) for entry in _ip_hits(index, client_ip))
-    regex = index.regex
+def _sender_lookup(
+    snapshot: Snapshot, address: str
+) -> tuple[tuple[PolicyEntry, ...], tuple[RestrictionEntry, ...]]:
+    """Sender entries and TLS restrictions for one sender address, in one domain walk."""
+    senders = snapshot.sender_emails.get(address, _EMPTY)
+    restrictions: tuple[RestrictionEntry, ...] = _EMPTY
+    domains = snapshot.sender_domains
+    domain = address[address.rfind("@") + 1 :]
+    while True:
+        slot = domains.get(domain)
+        if slot is not None:
+            senders += slot[0]
+            restrictions += slot[1]
+        dot = domain.find(".")
+        if dot < 0:
+            break
+        domain = domain[dot + 1 :]
+    regex = snapshot.sender_regex
     if regex is not None:
-        ip_text = client_ip.strip().lower()
-        if ip_text:
-            hits.extend((entry, FIELD_CLIENT_IP) for entry in regex.match(ip_text))
-        if hostname:
-            hits.extend((entry, FIELD_CLIENT_HOSTNAME) for entry in regex.match(hostname))
-    return hits
+        senders += regex.match(address)
+    return senders, restrictions
 
 
-def _restriction_hits(
-    snapshot: Snapshot, envelope: str | None, header: str | None
-) -> list[RestrictionHit]:
-    restrictions = snapshot.restrictions
-    hits: list[RestrictionHit] = []
+def _address_hits(
+    snapshot: Snapshot, envelope: str | None, header: str | None, reply: str | None
+) -> tuple[list[SenderHit], list[RestrictionHit]]:
+    sender_hits: list[SenderHit] = []
+    restriction_hits: list[RestrictionHit] = []
+    last: str | None = None
+    found: tuple[tuple[PolicyEntry, ...], tuple[RestrictionEntry, ...]] = (_EMPTY, _EMPTY)
     for field, address in ((FIELD_ENVELOPE_FROM, envelope), (FIELD_HEADER_FROM, header)):
         if address is None:
             continue
-        sender_domain = address[address.rfind("@") + 1 :]
-        domain = sender_domain
-        while True:
-            found = restrictions.get(domain)
-            if found is not None:
-                for entry in found:
-                    hits.append((entry, field, sender_domain, entry.excluded_by(sender_domain)))
-            dot = domain.find(".")
-            if dot < 0:
-                break
-            domain = domain[dot + 1 :]
-    return hits
+        # The envelope and header senders are usually the same address: look it up once.
+        if address != last:
+            last = address
+            found = _sender_lookup(snapshot, address)
+        senders, restrictions = found
+        if senders:
+            sender_hits.extend([(entry, field) for entry in senders])
+        if restrictions:
+            domain = address[address.rfind("@") + 1 :]
+            restriction_hits.extend(
+                [(entry, field, domain, entry.excluded_by(domain)) for entry in restrictions]
+            )
+    if reply is not None:
+        senders = found[0] if reply == last else _sender_lookup(snapshot, reply)[0]
+        if senders:
+            sender_hits.extend([(entry, FIELD_REPLY_TO) for entry in senders])
+    return sender_hits, restriction_hits
+
+
+def _client_hits(snapshot: Snapshot, message: Message) -> tuple[SenderHit, ...]:
+    """Sender entries matching the client IP address or host name."""
+    found: tuple[SenderHit, ...] = _EMPTY
+    client_ip = message.client_ip
+    if snapshot.sender_ipv4 or snapshot.sender_ipv6:
+        ip = parse_ip(client_ip)
+        if ip is not None:
+            version, value = ip
+            entries = ip_lookup(
+                snapshot.sender_ipv4 if version == 4 else snapshot.sender_ipv6, value
+            )
+            if version == 6 and snapshot.sender_ipv4:
+                mapped = ipv4_mapped(value)
+                if mapped is not None:
+                    entries += ip_lookup(snapshot.sender_ipv4, mapped)
+            if entries:
+                found = tuple((entry, FIELD_CLIENT_IP) for entry in entries)
+    regex = snapshot.sender_regex
+    if regex is not None:
+        ip_text = client_ip.strip().lower()
+        if ip_text:
+            entries = regex.match(ip_text)
+            if entries:
+                found += tuple((entry, FIELD_CLIENT_IP) for entry in entries)
+        hostname = message.client_hostname
+        if hostname:
+            entries = regex.match(hostname.strip().lower().rstrip("."))
+            if entries:
+                found += tuple((entry, FIELD_CLIENT_HOSTNAME) for entry in entries)
+    return found
 
 
 def _impersonation_hits(
@@ -116,9 +140,9 @@ def _impersonation_hits(
 
 
 def _trusted_domain_hits(snapshot: Snapshot, message: Message) -> list[TrustedDomainHit]:
-    index = snapshot.trusted_domains
     hits: list[TrustedDomainHit] = []
     seen: set[str] = set()
+    regex = snapshot.trusted_regex
     for finding in message.findings:
         if not finding.domain or finding.kind == "content":
             continue
@@ -126,78 +150,77 @@ def _trusted_domain_hits(snapshot: Snapshot, message: Message) -> list[TrustedDo
         if domain in seen:
             continue
         seen.add(domain)
-        found: list[TrustedDomainEntry] = []
-        index.domain_hits(domain, found)
-        if index.regex is not None:
-            found.extend(index.regex.match(domain))
-        for entry in found:
-            hits.append((entry, domain))
+        found: tuple[TrustedDomainEntry, ...] = domain_lookup(snapshot.trusted_domains, domain)
+        if regex is not None:
+            found += regex.match(domain)
+        hits.extend([(entry, domain) for entry in found])
     return hits
 
 
-def _protected(snapshot: Snapshot, domain: str | None) -> ProtectedEntry | None:
-    if domain is None:
-        return None
-    protected = snapshot.protected
-    while True:
-        entry = protected.get(domain)
-        if entry is not None:
-            return entry
-        dot = domain.find(".")
-        if dot < 0:
-            return None
-        domain = domain[dot + 1 :]
-
-
-def _matches(message: Message, snapshot: Snapshot) -> tuple[Matches, str | None]:
-    """Every message-wide match, and the header sender address."""
+def _matches(message: Message, snapshot: Snapshot) -> Matches:
+    """Every message-wide match."""
     envelope = normalize_path(message.envelope_from)
     name, header = parse_mailbox(message.header_from)
-    restrictions = _restriction_hits(snapshot, envelope, header) if snapshot.restrictions else []
-    senders: list[SenderHit] = []
-    if not snapshot.sender.is_empty():
-        reply = parse_mailbox(message.reply_to)[1] if message.reply_to else None
-        hostname = message.client_hostname
-        senders = _sender_hits(
-            snapshot.sender,
-            ((FIELD_ENVELOPE_FROM, envelope), (FIELD_HEADER_FROM, header), (FIELD_REPLY_TO, reply)),
-            message.client_ip,
-            hostname.strip().lower().rstrip(".") if hostname else None,
-        )
+    reply = parse_mailbox(message.reply_to)[1] if message.reply_to else None
+    sender_hits, restriction_hits = _address_hits(snapshot, envelope, header, reply)
+    client_hits = _client_hits(snapshot, message)
+    if client_hits:
+        sender_hits.extend(client_hits)
     impersonation = (
         _impersonation_hits(snapshot, name, header) if name and snapshot.impersonation else []
     )
-    trusted_domains = (
+    trusted = (
         _trusted_domain_hits(snapshot, message)
-        if message.findings and not snapshot.trusted_domains.is_empty()
+        if message.findings and (snapshot.trusted_domains or snapshot.trusted_regex)
         else []
     )
-    if not (restrictions or senders or impersonation or trusted_domains):
-        return NO_MATCHES, header
-    return Matches(restrictions, senders, impersonation, trusted_domains), header
+    if not (restriction_hits or sender_hits or impersonation or trusted):
+        return NO_MATCHES
+    return Matches(restriction_hits, sender_hits, impersonation, trusted)
+
+
+def _recipient_lookup(
+    snapshot: Snapshot, address: str, domain: str
+) -> tuple[tuple[PolicyEntry, ...], ProtectedEntry | None]:
+    """Exempt-recipient entries and the nearest protected domain, in one domain walk."""
+    exempt = snapshot.recipient_emails.get(address, _EMPTY)
+    protected: ProtectedEntry | None = None
+    domains = snapshot.recipient_domains
+    while True:
+        slot = domains.get(domain)
+        if slot is not None:
+            exempt += slot[0]
+            if protected is None:
+                protected = slot[1]
+        dot = domain.find(".")
+        if dot < 0:
+            break
+        domain = domain[dot + 1 :]
+    regex = snapshot.recipient_regex
+    if regex is not None:
+        exempt += regex.match(address)
+    return exempt, protected
 
 
 def evaluate(message: Message, snapshot: Snapshot) -> Verdict:
     """The verdict for every recipient of ``message`` under the settings in ``snapshot``."""
-    matches, _header = _matches(message, snapshot)
+    matches = _matches(message, snapshot)
     outcome: Outcome | None = None
-    exempt_index = None if snapshot.exempt.is_empty() else snapshot.exempt
     verdicts: list[RecipientVerdict] = []
     for recipient in message.recipients:
         address = normalize_path(recipient)
-        domain = None if address is None else address[address.rfind("@") + 1 :]
-        exempt = (
-            exempt_index.address_hits(address)
-            if exempt_index is not None and address is not None
-            else []
-        )
+        if address is None:
+            domain = None
+            exempt: tuple[PolicyEntry, ...] = _EMPTY
+            protected = None
+        else:
+            domain = address[address.rfind("@") + 1 :]
+            exempt, protected = _recipient_lookup(snapshot, address, domain)
         if exempt:
             recipient_outcome = message_outcome(message, matches, exempt)
         else:
             if outcome is None:
                 outcome = message_outcome(message, matches)
             recipient_outcome = outcome
-        verdicts.append(
-            recipient_verdict(recipient, domain, recipient_outcome, _protected(snapshot, domain))
-        )
+        verdicts.append(recipient_verdict(recipient, domain, recipient_outcome, protected))
     return Verdict(tuple(verdicts))

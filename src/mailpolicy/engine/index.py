@@ -3,7 +3,8 @@
 * exact addresses and domains: hash maps; a domain lookup walks the labels of the field's
   domain (``mail.example.com``, ``example.com``, ``com``), so it costs O(labels);
 * IP addresses and CIDR blocks: per address family, one hash map per prefix length that
-  occurs, so a lookup probes at most 33 (IPv4) or 129 (IPv6) maps whatever the entry count;
+  occurs, keyed by the network number; a lookup probes each of those maps once, so it
+  costs O(prefix lengths) (at most 33 for IPv4, 129 for IPv6) whatever the entry count;
 * regular expressions: every pattern of one list compiled into one RE2 set, so a field is
   matched against all of them in a single pass.
 """
@@ -20,7 +21,7 @@ from mailpolicy.engine.regex import set_options
 
 T = TypeVar("T")
 
-# (bits shifted off, network -> entries), longest prefix first.
+# (bits shifted off, network number -> entries), longest prefix first.
 IpTables = tuple[tuple[int, dict[int, tuple[T, ...]]], ...]
 
 
@@ -30,13 +31,14 @@ class RegexSet(Generic[T]):
 
     sets: tuple[tuple[Any, tuple[tuple[T, ...], ...]], ...]
 
-    def match(self, text: str) -> list[T]:
-        found: list[T] = []
+    def match(self, text: str) -> tuple[T, ...]:
+        """Entries whose pattern matches the whole of ``text``."""
+        found: tuple[T, ...] = ()
         for compiled, entries in self.sets:
             indexes = compiled.Match(text)
             if indexes:
                 for index in indexes:
-                    found.extend(entries[index])
+                    found += entries[index]
         return found
 
 
@@ -50,9 +52,9 @@ def _compile_set(patterns: Sequence[str]) -> Any:
 
 def build_regex_set(
     by_pattern: dict[str, list[T]],
-) -> tuple[RegexSet[T] | None, list[tuple[str, str]]]:
-    """Compile ``pattern -> entries`` into a set; also return ``(pattern, reason)`` rejects."""
-    rejected: list[tuple[str, str]] = []
+) -> tuple[RegexSet[T] | None, list[tuple[T, str]]]:
+    """Compile ``pattern -> entries`` into a set; also return ``(entry, reason)`` rejects."""
+    rejected: list[tuple[T, str]] = []
     groups: list[tuple[Any, tuple[tuple[T, ...], ...]]] = []
 
     def compile_group(patterns: list[str]) -> None:
@@ -62,7 +64,10 @@ def build_regex_set(
             # One set can exceed RE2's memory budget even when every pattern fits alone;
             # halving keeps every pattern active instead of dropping the whole list.
             if len(patterns) == 1:
-                rejected.append((patterns[0], "RE2 could not compile the pattern"))
+                rejected.extend(
+                    (entry, "RE2 could not compile the pattern")
+                    for entry in by_pattern[patterns[0]]
+                )
                 return
             middle = len(patterns) // 2
             compile_group(patterns[:middle])
@@ -77,102 +82,63 @@ def build_regex_set(
     return RegexSet(tuple(groups)), rejected
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class PatternIndex(Generic[T]):
-    """Every entry of one list, by the kind of pattern it has."""
+def ip_lookup(tables: IpTables[T], value: int) -> tuple[T, ...]:
+    """Entries whose address or network contains the address ``value``."""
+    found: tuple[T, ...] = ()
+    for shift, table in tables:
+        hit = table.get(value >> shift)
+        if hit is not None:
+            found += hit
+    return found
 
-    emails: dict[str, tuple[T, ...]]
-    domains: dict[str, tuple[T, ...]]
-    ipv4: IpTables[T]
-    ipv6: IpTables[T]
-    regex: RegexSet[T] | None
 
-    def is_empty(self) -> bool:
-        return not (self.emails or self.domains or self.ipv4 or self.ipv6 or self.regex)
-
-    def domain_hits(self, domain: str, found: list[T]) -> None:
-        """Append entries whose domain pattern is ``domain`` or one of its parents."""
-        domains = self.domains
-        if not domains:
-            return
-        while True:
-            hit = domains.get(domain)
-            if hit is not None:
-                found.extend(hit)
-            dot = domain.find(".")
-            if dot < 0:
-                return
-            domain = domain[dot + 1 :]
-
-    def address_hits(self, address: str) -> list[T]:
-        """Entries matching a normalised address by exact address, domain or regex."""
-        found: list[T] = []
-        if self.emails:
-            hit = self.emails.get(address)
-            if hit is not None:
-                found.extend(hit)
-        self.domain_hits(address[address.rfind("@") + 1 :], found)
-        if self.regex is not None:
-            found.extend(self.regex.match(address))
-        return found
-
-    def ip_hits(self, version: int, value: int) -> list[T]:
-        """Entries whose address or network contains the IP address ``value``."""
-        found: list[T] = []
-        for shift, table in self.ipv4 if version == 4 else self.ipv6:
-            hit = table.get(value >> shift)
-            if hit is not None:
-                found.extend(hit)
-        return found
+def domain_lookup(table: dict[str, tuple[T, ...]], domain: str) -> tuple[T, ...]:
+    """Entries stored under ``domain`` or any parent of it."""
+    found: tuple[T, ...] = ()
+    while True:
+        hit = table.get(domain)
+        if hit is not None:
+            found += hit
+        dot = domain.find(".")
+        if dot < 0:
+            return found
+        domain = domain[dot + 1 :]
 
 
 class PatternIndexBuilder(Generic[T]):
-    """Mutable accumulator for a :class:`PatternIndex`; build() freezes it."""
+    """Accumulates the entries of one list by pattern kind, then freezes them."""
 
-    __slots__ = ("_domains", "_emails", "_ip", "_regex")
+    __slots__ = ("domains", "emails", "ip", "regex")
 
     def __init__(self) -> None:
-        self._emails: dict[str, list[T]] = {}
-        self._domains: dict[str, list[T]] = {}
-        self._ip: dict[int, dict[int, dict[int, list[T]]]] = {4: {}, 6: {}}
-        self._regex: dict[str, list[T]] = {}
+        self.emails: dict[str, list[T]] = {}
+        self.domains: dict[str, list[T]] = {}
+        self.ip: dict[int, dict[int, dict[int, list[T]]]] = {4: {}, 6: {}}
+        self.regex: dict[str, list[T]] = {}
 
     def add_email(self, address: str, entry: T) -> None:
-        self._emails.setdefault(address, []).append(entry)
+        self.emails.setdefault(address, []).append(entry)
 
     def add_domain(self, domain: str, entry: T) -> None:
-        self._domains.setdefault(domain, []).append(entry)
+        self.domains.setdefault(domain, []).append(entry)
 
     def add_network(self, version: int, network: int, prefixlen: int, entry: T) -> None:
-        bits = 32 if version == 4 else 128
-        shift = bits - prefixlen
-        table = self._ip[version].setdefault(shift, {})
+        shift = (32 if version == 4 else 128) - prefixlen
+        table = self.ip[version].setdefault(shift, {})
         table.setdefault(network >> shift, []).append(entry)
 
     def add_regex(self, pattern: str, entry: T) -> None:
-        self._regex.setdefault(pattern, []).append(entry)
+        self.regex.setdefault(pattern, []).append(entry)
 
-    def build(self) -> tuple[PatternIndex[T], list[tuple[T, str]]]:
-        """The frozen index, and ``(entry, reason)`` for regexes RE2 would not take."""
-        regex, rejected_patterns = build_regex_set(self._regex)
-        rejected = [
-            (entry, reason)
-            for pattern, reason in rejected_patterns
-            for entry in self._regex[pattern]
-        ]
+    def frozen_emails(self) -> dict[str, tuple[T, ...]]:
+        return {key: tuple(entries) for key, entries in self.emails.items()}
 
-        def tables(version: int) -> IpTables[T]:
-            by_shift = self._ip[version]
-            return tuple(
-                (shift, {net: tuple(entries) for net, entries in by_shift[shift].items()})
-                for shift in sorted(by_shift)
-            )
+    def frozen_domains(self) -> dict[str, tuple[T, ...]]:
+        return {key: tuple(entries) for key, entries in self.domains.items()}
 
-        index = PatternIndex(
-            {key: tuple(entries) for key, entries in self._emails.items()},
-            {key: tuple(entries) for key, entries in self._domains.items()},
-            tables(4),
-            tables(6),
-            regex,
+    def ip_tables(self, version: int) -> IpTables[T]:
+        by_shift = self.ip[version]
+        return tuple(
+            (shift, {net: tuple(entries) for net, entries in by_shift[shift].items()})
+            for shift in sorted(by_shift)
         )
-        return index, rejected

@@ -25,7 +25,7 @@ from mailpolicy.engine.decide import (
     TrustedDomainEntry,
     protected_entry,
 )
-from mailpolicy.engine.index import PatternIndex, PatternIndexBuilder
+from mailpolicy.engine.index import IpTables, PatternIndexBuilder, RegexSet, build_regex_set
 from mailpolicy.engine.model import (
     RESOURCE_ALLOW,
     RESOURCE_BLOCK,
@@ -141,16 +141,31 @@ def restriction_entry(rule: SendingDomainRestrictionRule) -> RestrictionEntry:
     return RestrictionEntry(rule.id, domain_key(rule.domain), excludes)
 
 
+# What a sender domain (or a parent of it) carries: sender-side allow and block entries,
+# and TLS restrictions. One walk up the labels of a sender domain collects both.
+SenderSlot = tuple[tuple[PolicyEntry, ...], tuple[RestrictionEntry, ...]]
+# What a recipient domain (or a parent) carries: exempt-recipient entries, protected domain.
+RecipientSlot = tuple[tuple[PolicyEntry, ...], ProtectedEntry | None]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Snapshot:
-    """Every settings list, indexed for evaluation. Build with :func:`build_snapshot`."""
+    """Every settings list, indexed for evaluation. Build with :func:`build_snapshot`.
 
-    sender: PatternIndex[PolicyEntry]
-    exempt: PatternIndex[PolicyEntry]
-    trusted_domains: PatternIndex[TrustedDomainEntry]
+    The maps are never modified after the build; treat them as read-only.
+    """
+
+    sender_emails: dict[str, tuple[PolicyEntry, ...]]
+    sender_domains: dict[str, SenderSlot]
+    sender_ipv4: IpTables[PolicyEntry]
+    sender_ipv6: IpTables[PolicyEntry]
+    sender_regex: RegexSet[PolicyEntry] | None
+    recipient_emails: dict[str, tuple[PolicyEntry, ...]]
+    recipient_domains: dict[str, RecipientSlot]
+    recipient_regex: RegexSet[PolicyEntry] | None
+    trusted_domains: dict[str, tuple[TrustedDomainEntry, ...]]
+    trusted_regex: RegexSet[TrustedDomainEntry] | None
     impersonation: dict[str, tuple[ImpersonationEntry, ...]]
-    protected: dict[str, ProtectedEntry]
-    restrictions: dict[str, tuple[RestrictionEntry, ...]]
     skipped: tuple[Skipped, ...]
     entries: int
 
@@ -322,21 +337,39 @@ def build_snapshot(
         + _index_restrictions(restrictions, restricted, skipped)
     )
 
-    sender_index, sender_rejected = sender.build()
-    exempt_index, exempt_rejected = exempt.build()
-    trusted_index, trusted_rejected = trusted.build()
+    sender_regex, sender_rejected = build_regex_set(sender.regex)
+    recipient_regex, exempt_rejected = build_regex_set(exempt.regex)
+    trusted_regex, trusted_rejected = build_regex_set(trusted.regex)
     for policy, reason in (*sender_rejected, *exempt_rejected):
         skipped.append((policy.resource, policy.id, reason))
     for td_entry, reason in trusted_rejected:
         skipped.append((RESOURCE_TRUSTED_DOMAINS, td_entry.id, reason))
 
+    sender_domains: dict[str, SenderSlot] = {
+        domain: (tuple(entries), ()) for domain, entries in sender.domains.items()
+    }
+    for domain, restriction_list in restricted.items():
+        policies = sender_domains.get(domain, ((), ()))[0]
+        sender_domains[domain] = (policies, tuple(restriction_list))
+    recipient_domains: dict[str, RecipientSlot] = {
+        domain: (tuple(entries), None) for domain, entries in exempt.domains.items()
+    }
+    for domain, protected_here in protected.items():
+        exempts = recipient_domains.get(domain, ((), None))[0]
+        recipient_domains[domain] = (exempts, protected_here)
+
     return Snapshot(
-        sender=sender_index,
-        exempt=exempt_index,
-        trusted_domains=trusted_index,
+        sender_emails=sender.frozen_emails(),
+        sender_domains=sender_domains,
+        sender_ipv4=sender.ip_tables(4),
+        sender_ipv6=sender.ip_tables(6),
+        sender_regex=sender_regex,
+        recipient_emails=exempt.frozen_emails(),
+        recipient_domains=recipient_domains,
+        recipient_regex=recipient_regex,
+        trusted_domains=trusted.frozen_domains(),
+        trusted_regex=trusted_regex,
         impersonation={name: tuple(entries) for name, entries in registry.items()},
-        protected=protected,
-        restrictions={domain: tuple(entries) for domain, entries in restricted.items()},
         skipped=tuple(dict.fromkeys(skipped)),
         entries=count,
     )

@@ -1,0 +1,100 @@
+"""Allow policies: the deprecated flags is_sender / is_spoof / is_recipient are still accepted,
+as aliases of the current flags, and mirrored in every response."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.test_contract import BY_PATH
+from tests.conftest import Api, assert_error
+
+RESOURCE = BY_PATH["allow_policies"]
+
+ALIASES = [
+    pytest.param("is_sender", "is_trusted_sender", id="is_sender"),
+    pytest.param("is_spoof", "is_acceptable_sender", id="is_spoof"),
+    pytest.param("is_recipient", "is_exempt_recipient", id="is_recipient"),
+]
+
+
+def test_responses_mirror_every_alias(api: Api) -> None:
+    created = api.create(
+        RESOURCE.path,
+        {
+            **RESOURCE.make(0),
+            "is_trusted_sender": True,
+            "is_acceptable_sender": False,
+            "is_exempt_recipient": True,
+        },
+    )
+    assert (created["is_sender"], created["is_spoof"], created["is_recipient"]) == (
+        True,
+        False,
+        True,
+    )
+
+
+@pytest.mark.parametrize(("alias", "current"), ALIASES)
+@pytest.mark.parametrize("value", [pytest.param(True, id="true"), pytest.param(False, id="false")])
+def test_alias_alone_on_create(api: Api, alias: str, current: str, value: bool) -> None:
+    body = RESOURCE.make(0)
+    del body[current]
+    created = api.create(RESOURCE.path, {**body, alias: value})
+    assert created[current] is value
+    assert created[alias] is value
+    assert api.get(RESOURCE.path, created["id"]).json()["result"][current] is value
+
+
+@pytest.mark.parametrize(("alias", "current"), ALIASES)
+def test_alias_agreeing_with_current_field(api: Api, alias: str, current: str) -> None:
+    body = RESOURCE.make(0)
+    created = api.create(RESOURCE.path, {**body, alias: body[current]})
+    assert created[current] is body[current]
+
+
+@pytest.mark.parametrize(("alias", "current"), ALIASES)
+def test_alias_on_patch(api: Api, alias: str, current: str) -> None:
+    entry = api.create(RESOURCE.path, RESOURCE.make(0))
+    value = not entry[current]
+    response = api.patch(RESOURCE.path, entry["id"], json={alias: value})
+    assert response.status_code == 200, response.text
+    edited = response.json()["result"]
+    assert (edited[current], edited[alias]) == (value, value)
+    others = {k for k in entry if k not in {alias, current, "modified_at", "last_modified"}}
+    assert {k: edited[k] for k in others} == {k: entry[k] for k in others}
+
+
+@pytest.mark.parametrize(("alias", "current"), ALIASES)
+def test_conflicting_alias_on_create_is_400(api: Api, alias: str, current: str) -> None:
+    body = {**RESOURCE.make(0), current: True, alias: False}
+    assert_error(api.post(RESOURCE.path, json=body), 400, f"/{alias}", contains=current)
+    assert api.get(RESOURCE.path).json()["result"] == []
+
+
+@pytest.mark.parametrize(("alias", "current"), ALIASES)
+def test_conflicting_alias_on_patch_is_400(api: Api, alias: str, current: str) -> None:
+    entry = api.create(RESOURCE.path, RESOURCE.make(0))
+    response = api.patch(RESOURCE.path, entry["id"], json={current: True, alias: False})
+    assert_error(response, 400, f"/{alias}")
+    assert api.get(RESOURCE.path, entry["id"]).json()["result"] == entry
+
+
+@pytest.mark.parametrize(
+    "field_name",
+    [
+        pytest.param(f, id=f)
+        for f in ("is_trusted_sender", "is_acceptable_sender", "is_exempt_recipient", "verify_sender", "is_sender")
+    ],
+)
+def test_patch_null_flag_is_400(api: Api, field_name: str) -> None:
+    entry = api.create(RESOURCE.path, RESOURCE.make(0))
+    assert_error(api.patch(RESOURCE.path, entry["id"], json={field_name: None}), 400, f"/{field_name}")
+    assert api.get(RESOURCE.path, entry["id"]).json()["result"] == entry
+
+
+def test_flags_are_part_of_what_makes_a_duplicate(api: Api) -> None:
+    body = RESOURCE.make(0)
+    api.create(RESOURCE.path, body)
+    api.create(RESOURCE.path, {**body, "verify_sender": not body["verify_sender"]})
+    assert_error(api.post(RESOURCE.path, json=body), 409)
+    assert api.get(RESOURCE.path).json()["result_info"]["total_count"] == 2
