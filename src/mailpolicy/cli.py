@@ -204,13 +204,7 @@ def tokens_revoke(
     token_id: Annotated[str, typer.Argument(help="The token's id (from tokens list).")],
 ) -> None:
     """Revoke an API token; requests carrying it are refused from now on."""
-    with session_scope() as session:
-        token = session.get(ApiToken, token_id)
-        if token is None:
-            err.print(f"[red]error:[/red] no token {token_id}")
-            raise typer.Exit(1)
-        token.revoked_at = token.revoked_at or utcnow()
-        out.print(f"revoked {token_id}")
+    _revoke(ApiToken, token_id, "token")
 
 
 # ---- legacy keys ---------------------------------------------------------------------------
@@ -251,13 +245,17 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")],
 ) -> None:
     """Revoke a legacy API key."""
+    _revoke(ApiKey, key_id, "key")
+
+
+def _revoke(model: type[ApiToken] | type[ApiKey], secret_id: str, label: str) -> None:
     with session_scope() as session:
-        key = session.get(ApiKey, key_id)
-        if key is None:
-            err.print(f"[red]error:[/red] no key {key_id}")
+        row = session.get(model, secret_id)
+        if row is None:
+            err.print(f"[red]error:[/red] no {label} {secret_id}")
             raise typer.Exit(1)
-        key.revoked_at = key.revoked_at or utcnow()
-        out.print(f"revoked {key_id}")
+        row.revoked_at = row.revoked_at or utcnow()
+        out.print(f"revoked {secret_id}")
 
 
 # ---- domains ---------------------------------------------------------------------------
