@@ -250,7 +250,7 @@ def keys_revoke(
 
 def _revoke(model: type[ApiToken] | type[ApiKey], secret_id: str, label: str) -> None:
     with session_scope() as session:
-        row = session.get(model, secret_id)
+        row: ApiToken | ApiKey | None = session.get(model, secret_id)
         if row is None:
             err.print(f"[red]error:[/red] no {label} {secret_id}")
             raise typer.Exit(1)
