@@ -9,7 +9,7 @@ from email import policy as email_policy
 from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -248,9 +248,12 @@ def keys_revoke(
     _revoke(ApiKey, key_id, "key")
 
 
-def _revoke(model: type[ApiToken] | type[ApiKey], secret_id: str, label: str) -> None:
+Secret = TypeVar("Secret", ApiToken, ApiKey)
+
+
+def _revoke(model: type[Secret], secret_id: str, label: str) -> None:
     with session_scope() as session:
-        row: ApiToken | ApiKey | None = session.get(model, secret_id)
+        row = session.get(model, secret_id)
         if row is None:
             err.print(f"[red]error:[/red] no {label} {secret_id}")
             raise typer.Exit(1)
