@@ -159,17 +159,18 @@ def list_entries(
         needle = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(or_(*(c.ilike(f"%{needle}%", escape="\\") for c in spec.search)))
     total = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+    offset = (query.page - 1) * query.per_page
+    if offset >= total:
+        # Past the end: nothing to fetch, and a huge page must not reach the database as an
+        # OFFSET it cannot represent.
+        return [], total
     order_name = getattr(query, "order", None)
     column = spec.orderings.get(order_name or "", model.created_at)
     descending = getattr(query, "direction", None) == "desc"
     # Ties are broken by id, in the same direction, so pages never repeat or skip an entry.
     ordering = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
     rows = session.scalars(
-        select(model)
-        .where(*conditions)
-        .order_by(*ordering)
-        .offset((query.page - 1) * query.per_page)
-        .limit(query.per_page)
+        select(model).where(*conditions).order_by(*ordering).offset(offset).limit(query.per_page)
     ).all()
     return list(rows), total
 

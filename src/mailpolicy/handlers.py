@@ -69,7 +69,7 @@ def validation_items(errors: Sequence[Any]) -> list[ErrorItem]:
         field = _label(loc) or "body"
         if kind == "missing":
             message = f"{field} is required."
-        elif error.get("input", 0) is None and kind.endswith("_type"):
+        elif error.get("input", 0) is None and kind not in {"value_error", "assertion_error"}:
             message = f"{field} cannot be null."
         elif kind == "extra_forbidden":
             message = f"{field} is not a field of this request; remove it."

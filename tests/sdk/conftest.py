@@ -3,15 +3,66 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from cloudflare import AsyncCloudflare, Cloudflare
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from tests.conftest import LiveServer, Tenant
+
+
+class _CurrentApp:
+    """An ASGI app that hands each request to the app of the test that is running."""
+
+    def __init__(self) -> None:
+        self.app: FastAPI | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self.app
+        if app is None:
+            raise RuntimeError("a request arrived between tests")
+        await app(scope, receive, send)
+
+
+@pytest.fixture(scope="session")
+def _shared_server() -> Iterator[tuple[int, _CurrentApp]]:
+    """One uvicorn server on 127.0.0.1 for the whole session: starting and stopping one per test
+    costs more than the tests themselves. Each test still gets its own app and database."""
+    switch = _CurrentApp()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(switch, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    yield port, switch
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app: FastAPI, _shared_server: tuple[int, _CurrentApp]) -> Iterator[LiveServer]:
+    """Like the suite-wide live_server (this test's app on a real socket), on the shared server."""
+    port, switch = _shared_server
+    switch.app = app
+    yield LiveServer(f"http://127.0.0.1:{port}/client/v4", app)
+    switch.app = None
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +75,7 @@ def _no_cloudflare_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @dataclass
 class RequestLog:
-    """Every request a client sent, as (method, path, query params)."""
+    """Every request a client sent (an httpx event hook records them)."""
 
     requests: list[httpx.Request] = field(default_factory=list)
 
@@ -86,7 +137,7 @@ class ResourceCase:
     nth: Callable[[int], dict[str, Any]]
 
 
-def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
+def changed(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**base, **changes}
 
 
@@ -124,42 +175,42 @@ CASES = [
         "AllowPolicy",
         ALLOW_POLICY,
         {"comments": "edited", "is_acceptable_sender": True},
-        lambda n: _with(ALLOW_POLICY, pattern=f"user{n}@example.com"),
+        lambda n: changed(ALLOW_POLICY, pattern=f"user{n}@example.com"),
     ),
     ResourceCase(
         "block_senders",
         "BlockSender",
         BLOCK_SENDER,
         {"pattern": "spam.example.org", "comments": "edited"},
-        lambda n: _with(BLOCK_SENDER, pattern=f"spam{n}.example.net"),
+        lambda n: changed(BLOCK_SENDER, pattern=f"spam{n}.example.net"),
     ),
     ResourceCase(
         "domains",
         "Domain",
         DOMAIN,
         {"lookback_hops": 3, "drop_dispositions": ["MALICIOUS", "SPAM"]},
-        lambda n: _with(DOMAIN, domain=f"d{n}.example.com"),
+        lambda n: changed(DOMAIN, domain=f"d{n}.example.com"),
     ),
     ResourceCase(
         "impersonation_registry",
         "ImpersonationRegistry",
         IMPERSONATION,
         {"comments": "edited", "name": "The Chief Executive"},
-        lambda n: _with(IMPERSONATION, name=f"Person {n}", email=f"p{n}@example.com"),
+        lambda n: changed(IMPERSONATION, name=f"Person {n}", email=f"p{n}@example.com"),
     ),
     ResourceCase(
         "sending_domain_restrictions",
         "SendingDomainRestriction",
         SENDING_RESTRICTION,
         {"comments": "edited", "exclude": []},
-        lambda n: _with(SENDING_RESTRICTION, domain=f"bank{n}.example.com", exclude=[]),
+        lambda n: changed(SENDING_RESTRICTION, domain=f"bank{n}.example.com", exclude=[]),
     ),
     ResourceCase(
         "trusted_domains",
         "TrustedDomain",
         TRUSTED_DOMAIN,
         {"is_similarity": True, "comments": "edited"},
-        lambda n: _with(TRUSTED_DOMAIN, pattern=f"partner{n}.example.com"),
+        lambda n: changed(TRUSTED_DOMAIN, pattern=f"partner{n}.example.com"),
     ),
     ResourceCase(
         "url_ignore_patterns",

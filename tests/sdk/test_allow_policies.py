@@ -10,7 +10,7 @@ import pytest
 from cloudflare import AsyncCloudflare, BadRequestError, Cloudflare
 
 from tests.conftest import Tenant
-from tests.sdk.conftest import ALLOW_POLICY, _with
+from tests.sdk.conftest import ALLOW_POLICY, changed
 
 CURRENT_TO_ALIAS = {
     "is_trusted_sender": "is_sender",
@@ -29,15 +29,27 @@ def assert_aliases_mirror(policy: Any) -> None:
     "flags",
     [
         pytest.param(
-            {"is_trusted_sender": True, "is_acceptable_sender": False, "is_exempt_recipient": False},
+            {
+                "is_trusted_sender": True,
+                "is_acceptable_sender": False,
+                "is_exempt_recipient": False,
+            },
             id="trusted",
         ),
         pytest.param(
-            {"is_trusted_sender": False, "is_acceptable_sender": True, "is_exempt_recipient": False},
+            {
+                "is_trusted_sender": False,
+                "is_acceptable_sender": True,
+                "is_exempt_recipient": False,
+            },
             id="acceptable",
         ),
         pytest.param(
-            {"is_trusted_sender": False, "is_acceptable_sender": False, "is_exempt_recipient": True},
+            {
+                "is_trusted_sender": False,
+                "is_acceptable_sender": False,
+                "is_exempt_recipient": True,
+            },
             id="exempt",
         ),
     ],
@@ -46,7 +58,7 @@ def test_deprecated_aliases_come_back(
     sdk: Cloudflare, tenant: Tenant, flags: dict[str, bool]
 ) -> None:
     policies = sdk.email_security.settings.allow_policies
-    created = policies.create(account_id=tenant.id, **_with(ALLOW_POLICY, **flags))
+    created = policies.create(account_id=tenant.id, **changed(ALLOW_POLICY, **flags))
     assert created is not None
     for name, value in flags.items():
         assert getattr(created, name) is value
@@ -58,7 +70,7 @@ def test_deprecated_aliases_come_back(
 def test_editing_through_an_alias_sets_the_current_flag(sdk: Cloudflare, tenant: Tenant) -> None:
     policies = sdk.email_security.settings.allow_policies
     created = policies.create(
-        account_id=tenant.id, **_with(ALLOW_POLICY, is_trusted_sender=False)
+        account_id=tenant.id, **changed(ALLOW_POLICY, is_trusted_sender=False)
     )
     assert created is not None
     assert created.is_trusted_sender is False
@@ -75,7 +87,7 @@ def test_an_alias_that_contradicts_its_current_flag_is_refused(
     policies = sdk.email_security.settings.allow_policies
     with pytest.raises(BadRequestError) as caught:
         policies.create(
-            account_id=tenant.id, **_with(ALLOW_POLICY, is_trusted_sender=True), is_sender=False
+            account_id=tenant.id, **changed(ALLOW_POLICY, is_trusted_sender=True), is_sender=False
         )
     body: Any = caught.value.body
     assert body["errors"][0]["source"]["pointer"] == "/is_sender"
@@ -87,7 +99,7 @@ def test_list_filters(sdk: Cloudflare, tenant: Tenant) -> None:
     trusted = policies.create(account_id=tenant.id, **ALLOW_POLICY)
     exempt = policies.create(
         account_id=tenant.id,
-        **_with(
+        **changed(
             ALLOW_POLICY,
             pattern="inbox@example.com",
             is_trusted_sender=False,
@@ -97,7 +109,7 @@ def test_list_filters(sdk: Cloudflare, tenant: Tenant) -> None:
     )
     network = policies.create(
         account_id=tenant.id,
-        **_with(
+        **changed(
             ALLOW_POLICY,
             pattern="203.0.113.0/24",
             pattern_type="IP",

@@ -13,7 +13,7 @@ from cloudflare import AsyncCloudflare, BadRequestError, Cloudflare, NotFoundErr
 from cloudflare.types.email_security import settings as types
 
 from tests.conftest import Tenant
-from tests.sdk.conftest import ALLOW_POLICY, BLOCK_SENDER, DOMAIN, TRUSTED_DOMAIN, _with
+from tests.sdk.conftest import ALLOW_POLICY, BLOCK_SENDER, DOMAIN, TRUSTED_DOMAIN, changed
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,10 @@ BATCH_CASES = [
         BatchCase(
             "allow_policies",
             types.AllowPolicyBatchResponse,
-            lambda n: _with(ALLOW_POLICY, pattern=f"user{n}@example.com"),
+            lambda n: changed(ALLOW_POLICY, pattern=f"user{n}@example.com"),
             {"comments": "patched", "verify_sender": False},
-            _with(ALLOW_POLICY, pattern="replaced@example.com", comments=None),
-            _with(ALLOW_POLICY, pattern="not an email"),
+            changed(ALLOW_POLICY, pattern="replaced@example.com", comments=None),
+            changed(ALLOW_POLICY, pattern="not an email"),
             "pattern",
         ),
         id="allow_policies",
@@ -44,10 +44,10 @@ BATCH_CASES = [
         BatchCase(
             "block_senders",
             types.BlockSenderBatchResponse,
-            lambda n: _with(BLOCK_SENDER, pattern=f"spam{n}.example.net"),
+            lambda n: changed(BLOCK_SENDER, pattern=f"spam{n}.example.net"),
             {"comments": "patched"},
             {"pattern": "203.0.113.7", "pattern_type": "IP", "is_regex": False},
-            _with(BLOCK_SENDER, pattern="not a domain"),
+            changed(BLOCK_SENDER, pattern="not a domain"),
             "pattern",
         ),
         id="block_senders",
@@ -56,7 +56,7 @@ BATCH_CASES = [
         BatchCase(
             "domains",
             types.DomainBatchResponse,
-            lambda n: _with(DOMAIN, domain=f"d{n}.example.com"),
+            lambda n: changed(DOMAIN, domain=f"d{n}.example.com"),
             {"lookback_hops": 5},
             {
                 "allowed_delivery_modes": ["BCC"],
@@ -65,7 +65,7 @@ BATCH_CASES = [
                 "regions": ["US"],
                 "lookback_hops": 2,
             },
-            _with(DOMAIN, domain="not a domain"),
+            changed(DOMAIN, domain="not a domain"),
             "domain",
         ),
         id="domains",
@@ -74,10 +74,15 @@ BATCH_CASES = [
         BatchCase(
             "trusted_domains",
             types.TrustedDomainBatchResponse,
-            lambda n: _with(TRUSTED_DOMAIN, pattern=f"partner{n}.example.com"),
+            lambda n: changed(TRUSTED_DOMAIN, pattern=f"partner{n}.example.com"),
             {"comments": "patched", "is_recent": False},
-            {"pattern": "replaced.example.com", "is_recent": False, "is_regex": False, "is_similarity": True},
-            _with(TRUSTED_DOMAIN, pattern="not a domain"),
+            {
+                "pattern": "replaced.example.com",
+                "is_recent": False,
+                "is_regex": False,
+                "is_similarity": True,
+            },
+            changed(TRUSTED_DOMAIN, pattern="not a domain"),
             "pattern",
         ),
         id="trusted_domains",
@@ -170,7 +175,9 @@ def test_batch_with_an_unknown_id_is_404(sdk: Cloudflare, tenant: Tenant, case: 
 def test_async_batch(
     sdk: Cloudflare, make_async_sdk: Callable[..., AsyncCloudflare], tenant: Tenant
 ) -> None:
-    existing = sdk.email_security.settings.block_senders.create(account_id=tenant.id, **BLOCK_SENDER)
+    existing = sdk.email_security.settings.block_senders.create(
+        account_id=tenant.id, **BLOCK_SENDER
+    )
 
     async def scenario() -> types.BlockSenderBatchResponse | None:
         async with make_async_sdk(api_token=tenant.write_token) as client:
@@ -179,7 +186,7 @@ def test_async_batch(
                 deletes=[{"id": existing.id}],
                 patches=[],
                 puts=[],
-                posts=[_with(BLOCK_SENDER, pattern="other.example.net")],
+                posts=[changed(BLOCK_SENDER, pattern="other.example.net")],
             )
 
     result = asyncio.run(scenario())

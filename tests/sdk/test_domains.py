@@ -15,12 +15,12 @@ from cloudflare.types.email_security import settings as types
 
 from mailpolicy.resources.domains import activate
 from tests.conftest import LiveServer, Tenant
-from tests.sdk.conftest import DOMAIN, _with
+from tests.sdk.conftest import DOMAIN, changed
 
 
 def create(sdk: Cloudflare, tenant: Tenant, name: str, **changes: Any) -> Any:
     return sdk.email_security.settings.domains.create(
-        account_id=tenant.id, **_with(DOMAIN, domain=name, **changes)
+        account_id=tenant.id, **changed(DOMAIN, domain=name, **changes)
     )
 
 
@@ -30,8 +30,8 @@ def activate_domain(live_server: LiveServer, domain_id: str) -> None:
 
 
 def verification(live_server: LiveServer, tenant: Tenant, domain_id: str) -> httpx.Response:
-    url = f"{live_server.base_url}/accounts/{tenant.id}/email-security/settings/domains/{domain_id}/verification"
-    return httpx.get(url, headers=tenant.read)
+    settings = f"{live_server.base_url}/accounts/{tenant.id}/email-security/settings"
+    return httpx.get(f"{settings}/domains/{domain_id}/verification", headers=tenant.read)
 
 
 def test_create_returns_a_pending_domain(sdk: Cloudflare, tenant: Tenant) -> None:

@@ -31,7 +31,7 @@ from tests.sdk.conftest import (
     TRUSTED_DOMAIN,
     RequestLog,
     ResourceCase,
-    _with,
+    changed,
 )
 
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
@@ -48,7 +48,7 @@ def failure(error: APIStatusError, status: int) -> dict[str, Any]:
     for item in body["errors"]:
         assert item["code"] >= 1000
         assert item["message"]
-    assert body["errors"][0]["message"] in str(error)
+    assert str(status) in str(error)
     return dict(body)
 
 
@@ -60,52 +60,52 @@ def pointers(body: dict[str, Any]) -> list[str | None]:
     ("attr", "body", "pointer"),
     [
         pytest.param(
-            "allow_policies", _with(ALLOW_POLICY, pattern="not-an-email"), "/pattern", id="email"
+            "allow_policies", changed(ALLOW_POLICY, pattern="not-an-email"), "/pattern", id="email"
         ),
         pytest.param(
             "allow_policies",
-            _with(ALLOW_POLICY, pattern="partner.example.com", pattern_type="UNKNOWN"),
+            changed(ALLOW_POLICY, pattern="partner.example.com", pattern_type="UNKNOWN"),
             "/pattern_type",
             id="unknown-type",
         ),
         pytest.param(
             "block_senders",
-            _with(BLOCK_SENDER, pattern="10.1.2.3", pattern_type="IP"),
+            changed(BLOCK_SENDER, pattern="10.1.2.3", pattern_type="IP"),
             "/pattern",
             id="private-ip",
         ),
         pytest.param(
             "block_senders",
-            _with(BLOCK_SENDER, pattern="x" * 1025, is_regex=True),
+            changed(BLOCK_SENDER, pattern="x" * 1025, is_regex=True),
             "/pattern",
             id="too-long",
         ),
         pytest.param(
             "trusted_domains",
-            _with(TRUSTED_DOMAIN, pattern="(unclosed", is_regex=True),
+            changed(TRUSTED_DOMAIN, pattern="(unclosed", is_regex=True),
             "/pattern",
             id="bad-regex",
         ),
         pytest.param("url_ignore_patterns", {"pattern": "[a-"}, "/pattern", id="bad-url-regex"),
         pytest.param(
             "impersonation_registry",
-            _with(IMPERSONATION, email="nobody"),
+            changed(IMPERSONATION, email="nobody"),
             "/email",
             id="bad-email",
         ),
         pytest.param(
             "sending_domain_restrictions",
-            _with(SENDING_RESTRICTION, exclude=["elsewhere.example.org"]),
+            changed(SENDING_RESTRICTION, exclude=["elsewhere.example.org"]),
             "/exclude/0",
             id="not-a-subdomain",
         ),
         pytest.param(
             "domains",
-            _with(DOMAIN, ip_restrictions=["192.0.2.0/24", "300.1.1.1"]),
+            changed(DOMAIN, ip_restrictions=["192.0.2.0/24", "300.1.1.1"]),
             "/ip_restrictions/1",
             id="bad-network",
         ),
-        pytest.param("domains", _with(DOMAIN, regions=[]), "/regions", id="no-regions"),
+        pytest.param("domains", changed(DOMAIN, regions=[]), "/regions", id="no-regions"),
     ],
 )
 def test_invalid_input_is_bad_request(
@@ -125,6 +125,24 @@ def test_invalid_edit_is_bad_request_and_changes_nothing(sdk: Cloudflare, tenant
         policies.edit(created.id, account_id=tenant.id, pattern_type="IP")
     assert pointers(failure(caught.value, 400)) == ["/pattern"]
     assert policies.get(created.id, account_id=tenant.id).to_dict() == created.to_dict()
+
+
+def test_a_directory_synced_impersonation_entry_is_read_only(
+    sdk: Cloudflare, tenant: Tenant
+) -> None:
+    registry = sdk.email_security.settings.impersonation_registry
+    synced = registry.create(
+        account_id=tenant.id, **IMPERSONATION, provenance="SNOOPY-OFFICE_365", directory_id=7
+    )
+    assert synced is not None
+    assert (synced.provenance, synced.directory_id) == ("SNOOPY-OFFICE_365", 7)
+    with pytest.raises(BadRequestError) as caught:
+        registry.edit(synced.id, account_id=tenant.id, name="Someone Else")
+    assert "SNOOPY-OFFICE_365" in failure(caught.value, 400)["errors"][0]["message"]
+    assert registry.get(synced.id, account_id=tenant.id).name == IMPERSONATION["name"]
+    deleted = registry.delete(synced.id, account_id=tenant.id)
+    assert deleted is not None
+    assert deleted.id == synced.id
 
 
 @pytest.mark.parametrize(
@@ -244,7 +262,7 @@ def test_async_errors(make_async_sdk: Callable[..., AsyncCloudflare], tenant: Te
             senders = writer.email_security.settings.block_senders
             await senders.create(account_id=tenant.id, **BLOCK_SENDER)
             attempts: list[Any] = [
-                senders.create(account_id=tenant.id, **_with(BLOCK_SENDER, pattern="nope")),
+                senders.create(account_id=tenant.id, **changed(BLOCK_SENDER, pattern="nope")),
                 stranger.email_security.settings.block_senders.list(account_id=tenant.id),
                 reader.email_security.settings.block_senders.create(
                     account_id=tenant.id, **BLOCK_SENDER

@@ -148,6 +148,16 @@ class ProtectedEntry:
     domain: str
     drops: frozenset[str]
     reason: Reason
+    # The reasons of a recipient nothing else matched, shared rather than rebuilt each time.
+    alone: tuple[Reason]
+    clean_action: str
+    clean_explanation: str
+
+    def clean_verdict(self, recipient: str) -> RecipientVerdict:
+        """The verdict for a recipient in this domain when nothing matched and nothing was found."""
+        return RecipientVerdict(
+            recipient, NONE, self.clean_action, False, self.alone, self.clean_explanation
+        )
 
 
 def protected_entry(rule: ProtectedDomainRule, domain: str) -> ProtectedEntry:
@@ -163,7 +173,12 @@ def protected_entry(rule: ProtectedDomainRule, domain: str) -> ProtectedEntry:
     reason = Reason(
         RESOURCE_DOMAINS, rule.id, rule.domain, FIELD_RECIPIENT, EFFECT_PROTECTED, True, note
     )
-    return ProtectedEntry(rule, domain, frozenset(rule.drop_dispositions), reason)
+    drop_set = frozenset(rule.drop_dispositions)
+    partial = ProtectedEntry(rule, domain, drop_set, reason, (reason,), ACTION_DELIVER, "")
+    clean = recipient_verdict("", domain, NO_FINDINGS, partial)
+    return ProtectedEntry(
+        rule, domain, drop_set, reason, (reason,), clean.action, clean.explanation
+    )
 
 
 # What matching hands to precedence, as plain tuples so the hot path builds them cheaply.
@@ -207,24 +222,30 @@ class _Senders:
     unverified: frozenset[int]
 
 
-@dataclass(frozen=True, slots=True)
-class _Overrides:
-    """Notes for entries that lose to a decisive entry higher in the precedence."""
+_NO_SENDERS = _Senders(None, None, False, frozenset())
+_NO_DOMAINS: frozenset[str] = frozenset()
+_EXEMPT_NOTE = "exempt recipient: receives the message whatever its findings"
 
-    # By an exempt recipient or a blocked sender: applies to every lower step.
-    decisive: str | None
-    # By a trusted sender: impersonation is overridden, the rest is merely unnecessary.
-    trusted_id: str | None
 
-    def impersonation(self) -> str | None:
-        if self.decisive is None and self.trusted_id is not None:
-            return f"overridden by trusted sender allow policy {self.trusted_id}"
-        return self.decisive
+def _override_notes(exempt_id: str | None, senders: _Senders) -> tuple[str | None, str | None]:
+    """Notes for the impersonation and the later steps when a decisive entry beats them.
 
-    def superseded(self) -> str | None:
-        if self.decisive is None and self.trusted_id is not None:
-            return f"superseded by trusted sender allow policy {self.trusted_id}"
-        return self.decisive
+    An exempt recipient or a blocked sender overrides everything below it. A trusted sender
+    overrides an impersonation finding and makes acceptable senders and trusted domains
+    unnecessary (superseded).
+    """
+    if exempt_id is not None:
+        note = f"overridden by exempt recipient allow policy {exempt_id}"
+        return note, note
+    if senders.block_id is not None:
+        note = f"overridden by blocked sender {senders.block_id}"
+        return note, note
+    if senders.trusted_id is not None:
+        return (
+            f"overridden by trusted sender allow policy {senders.trusted_id}",
+            f"superseded by trusted sender allow policy {senders.trusted_id}",
+        )
+    return None, None
 
 
 def _reason_key(reason: Reason) -> tuple[int, str, int, str, str]:
@@ -383,12 +404,10 @@ def _trusted_domain_reasons(
     hits: Sequence[TrustedDomainHit],
     superseded: str | None,
     reasons: list[Reason],
-) -> tuple[set[str], set[str]]:
+) -> tuple[frozenset[str], frozenset[str]]:
     """Append the trusted-domain reasons; return the recent and lookalike domains cleared."""
     recent: set[str] = set()
     lookalike: set[str] = set()
-    if not hits:
-        return recent, lookalike
     kinds: dict[str, set[str]] = {}
     for finding in message.findings:
         if finding.domain:
@@ -417,11 +436,11 @@ def _trusted_domain_reasons(
                     note,
                 )
             )
-    return recent, lookalike
+    return frozenset(recent), frozenset(lookalike)
 
 
 def _remaining(
-    message: Message, acceptable: bool, recent: set[str], lookalike: set[str]
+    message: Message, acceptable: bool, recent: frozenset[str], lookalike: frozenset[str]
 ) -> list[Finding]:
     remaining: list[Finding] = []
     for finding in message.findings:
@@ -467,33 +486,42 @@ def message_outcome(
             return Outcome(worst.disposition, (), _finding_cause(worst), None)
 
     reasons: list[Reason] = []
-    tls_drop = _restriction_reasons(message, matches.restrictions, reasons)
-    senders = _senders(message, matches.senders)
-    exempt_id = min((entry.id for entry in exempt), default=None)
-    for entry in exempt:
-        reasons.append(
-            Reason(
-                RESOURCE_ALLOW,
-                entry.id,
-                entry.pattern,
-                FIELD_RECIPIENT,
-                EFFECT_EXEMPT,
-                True,
-                "exempt recipient: receives the message whatever its findings",
-            )
-        )
-    reasons.extend(
-        _sender_reason(entry, field, senders, exempt_id) for entry, field in matches.senders
+    tls_drop = (
+        _restriction_reasons(message, matches.restrictions, reasons)
+        if matches.restrictions
+        else None
     )
-    if exempt_id is not None:
-        overrides = _Overrides(f"overridden by exempt recipient allow policy {exempt_id}", None)
-    elif senders.block_id is not None:
-        overrides = _Overrides(f"overridden by blocked sender {senders.block_id}", None)
-    else:
-        overrides = _Overrides(None, senders.trusted_id)
-    impersonator = _impersonation_reasons(matches.impersonation, overrides.impersonation(), reasons)
-    recent, lookalike = _trusted_domain_reasons(
-        message, matches.trusted_domains, overrides.superseded(), reasons
+    senders = _senders(message, matches.senders) if matches.senders else _NO_SENDERS
+    exempt_id = min([entry.id for entry in exempt]) if exempt else None
+    if exempt:
+        reasons.extend(
+            [
+                Reason(
+                    RESOURCE_ALLOW,
+                    entry.id,
+                    entry.pattern,
+                    FIELD_RECIPIENT,
+                    EFFECT_EXEMPT,
+                    True,
+                    _EXEMPT_NOTE,
+                )
+                for entry in exempt
+            ]
+        )
+    if matches.senders:
+        reasons.extend(
+            [_sender_reason(entry, field, senders, exempt_id) for entry, field in matches.senders]
+        )
+    overridden, superseded = _override_notes(exempt_id, senders)
+    impersonator = (
+        _impersonation_reasons(matches.impersonation, overridden, reasons)
+        if matches.impersonation
+        else None
+    )
+    recent, lookalike = (
+        _trusted_domain_reasons(message, matches.trusted_domains, superseded, reasons)
+        if matches.trusted_domains
+        else (_NO_DOMAINS, _NO_DOMAINS)
     )
     ordered = _ordered(reasons)
 
@@ -543,7 +571,7 @@ def recipient_verdict(
         reasons = outcome.reasons
         drop = False
     else:
-        reasons = (*outcome.reasons, protected.reason)
+        reasons = (*outcome.reasons, protected.reason) if outcome.reasons else protected.alone
         drop = outcome.disposition in protected.drops
     explanation = _explanation(outcome, recipient_domain, protected, drop)
     action = ACTION_DROP if drop or outcome.tls_drop is not None else ACTION_DELIVER

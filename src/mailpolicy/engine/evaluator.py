@@ -14,6 +14,7 @@ from mailpolicy.engine.decide import (
     FIELD_ENVELOPE_FROM,
     FIELD_HEADER_FROM,
     FIELD_REPLY_TO,
+    NO_FINDINGS,
     NO_MATCHES,
     ImpersonationHit,
     Matches,
@@ -28,7 +29,7 @@ from mailpolicy.engine.decide import (
     message_outcome,
     recipient_verdict,
 )
-from mailpolicy.engine.index import domain_lookup, ip_lookup
+from mailpolicy.engine.index import domain_lookup
 from mailpolicy.engine.model import Message, RecipientVerdict, Verdict
 from mailpolicy.engine.parse import (
     ipv4_mapped,
@@ -43,10 +44,14 @@ from mailpolicy.engine.snapshot import Snapshot
 _EMPTY: tuple[()] = ()
 
 
-def _sender_lookup(
-    snapshot: Snapshot, address: str
-) -> tuple[tuple[PolicyEntry, ...], tuple[RestrictionEntry, ...]]:
+SenderFound = tuple[tuple[PolicyEntry, ...], tuple[RestrictionEntry, ...]]
+_NOTHING: SenderFound = (_EMPTY, _EMPTY)
+
+
+def _sender_lookup(snapshot: Snapshot, address: str | None) -> SenderFound:
     """Sender entries and TLS restrictions for one sender address, in one domain walk."""
+    if address is None:
+        return _NOTHING
     senders = snapshot.sender_emails.get(address, _EMPTY)
     restrictions: tuple[RestrictionEntry, ...] = _EMPTY
     domains = snapshot.sender_domains
@@ -63,35 +68,23 @@ def _sender_lookup(
     regex = snapshot.sender_regex
     if regex is not None:
         senders += regex.match(address)
-    return senders, restrictions
+    if senders or restrictions:
+        return senders, restrictions
+    return _NOTHING
 
 
 def _address_hits(
-    snapshot: Snapshot, envelope: str | None, header: str | None, reply: str | None
+    fields: tuple[tuple[str, str | None, SenderFound], ...],
 ) -> tuple[list[SenderHit], list[RestrictionHit]]:
     sender_hits: list[SenderHit] = []
     restriction_hits: list[RestrictionHit] = []
-    last: str | None = None
-    found: tuple[tuple[PolicyEntry, ...], tuple[RestrictionEntry, ...]] = (_EMPTY, _EMPTY)
-    for field, address in ((FIELD_ENVELOPE_FROM, envelope), (FIELD_HEADER_FROM, header)):
-        if address is None:
-            continue
-        # The envelope and header senders are usually the same address: look it up once.
-        if address != last:
-            last = address
-            found = _sender_lookup(snapshot, address)
-        senders, restrictions = found
-        if senders:
-            sender_hits.extend([(entry, field) for entry in senders])
-        if restrictions:
+    for field, address, (senders, restrictions) in fields:
+        sender_hits.extend([(entry, field) for entry in senders])
+        if restrictions and address is not None and field != FIELD_REPLY_TO:
             domain = address[address.rfind("@") + 1 :]
             restriction_hits.extend(
                 [(entry, field, domain, entry.excluded_by(domain)) for entry in restrictions]
             )
-    if reply is not None:
-        senders = found[0] if reply == last else _sender_lookup(snapshot, reply)[0]
-        if senders:
-            sender_hits.extend([(entry, FIELD_REPLY_TO) for entry in senders])
     return sender_hits, restriction_hits
 
 
@@ -103,13 +96,12 @@ def _client_hits(snapshot: Snapshot, message: Message) -> tuple[SenderHit, ...]:
         ip = parse_ip(client_ip)
         if ip is not None:
             version, value = ip
-            entries = ip_lookup(
-                snapshot.sender_ipv4 if version == 4 else snapshot.sender_ipv6, value
-            )
+            family = snapshot.sender_ipv4 if version == 4 else snapshot.sender_ipv6
+            entries = family.lookup(value)
             if version == 6 and snapshot.sender_ipv4:
                 mapped = ipv4_mapped(value)
                 if mapped is not None:
-                    entries += ip_lookup(snapshot.sender_ipv4, mapped)
+                    entries += snapshot.sender_ipv4.lookup(mapped)
             if entries:
                 found = tuple((entry, FIELD_CLIENT_IP) for entry in entries)
     regex = snapshot.sender_regex
@@ -162,7 +154,25 @@ def _matches(message: Message, snapshot: Snapshot) -> Matches:
     envelope = normalize_path(message.envelope_from)
     name, header = parse_mailbox(message.header_from)
     reply = parse_mailbox(message.reply_to)[1] if message.reply_to else None
-    sender_hits, restriction_hits = _address_hits(snapshot, envelope, header, reply)
+    # The senders are usually one address written two or three times: look it up once.
+    at_envelope = _sender_lookup(snapshot, envelope)
+    at_header = at_envelope if header == envelope else _sender_lookup(snapshot, header)
+    if reply is None:
+        at_reply = _NOTHING
+    elif reply == header:
+        at_reply = at_header
+    else:
+        at_reply = _sender_lookup(snapshot, reply)
+    sender_hits: list[SenderHit] = []
+    restriction_hits: list[RestrictionHit] = []
+    if at_envelope is not _NOTHING or at_header is not _NOTHING or at_reply is not _NOTHING:
+        sender_hits, restriction_hits = _address_hits(
+            (
+                (FIELD_ENVELOPE_FROM, envelope, at_envelope),
+                (FIELD_HEADER_FROM, header, at_header),
+                (FIELD_REPLY_TO, reply, at_reply),
+            )
+        )
     client_hits = _client_hits(snapshot, message)
     if client_hits:
         sender_hits.extend(client_hits)
@@ -221,6 +231,9 @@ def evaluate(message: Message, snapshot: Snapshot) -> Verdict:
         else:
             if outcome is None:
                 outcome = message_outcome(message, matches)
+            if outcome is NO_FINDINGS and protected is not None:
+                verdicts.append(protected.clean_verdict(recipient))
+                continue
             recipient_outcome = outcome
         verdicts.append(recipient_verdict(recipient, domain, recipient_outcome, protected))
     return Verdict(tuple(verdicts))

@@ -47,12 +47,10 @@ from mailpolicy.engine.model import (
     Verdict,
 )
 from mailpolicy.engine.parse import (
-    decode_words,
     normalize_domain,
     normalize_name,
     normalize_path,
     parse_mailbox_slow,
-    split_address,
 )
 from mailpolicy.engine.regex import regex_options
 from mailpolicy.engine.snapshot import (
@@ -88,6 +86,13 @@ def _compiled(kind: str, key: Any) -> Any:
     return re2.compile(key, regex_options()) if kind == KIND_REGEX else key
 
 
+def _key(kind: str, key: Any, pattern: str) -> Any:
+    """What a pattern is compared with: IP networks are re-read here by ipaddress alone."""
+    if kind == KIND_IP:
+        return ipaddress.ip_network(pattern.strip(), strict=False)
+    return _compiled(kind, key)
+
+
 def _sender_patterns(
     allow_policies: Iterable[AllowPolicyRule], blocked_senders: Iterable[BlockedSenderRule]
 ) -> tuple[list[Pattern], list[Pattern]]:
@@ -99,7 +104,7 @@ def _sender_patterns(
             kind, key = prepare_pattern(allow.pattern, allow.pattern_type, allow.is_regex)
         except PatternError:
             continue
-        key = _compiled(kind, key)
+        key = _key(kind, key, allow.pattern)
         sender.extend((entry, kind, key) for entry in sender_entries)
         if exempt_entry is not None and kind != KIND_IP:
             exempt.append((exempt_entry, kind, key))
@@ -108,7 +113,7 @@ def _sender_patterns(
             kind, key = prepare_pattern(block.pattern, block.pattern_type, block.is_regex)
         except PatternError:
             continue
-        sender.append((block_entry(block), kind, _compiled(kind, key)))
+        sender.append((block_entry(block), kind, _key(kind, key, block.pattern)))
     return sender, exempt
 
 
@@ -170,13 +175,9 @@ def _under(domain: str, parent: str) -> bool:
 
 
 def _mailbox(value: str | None) -> tuple[str, str | None]:
-    if not value:
+    if not value or not value.strip():
         return "", None
-    name, raw = parse_mailbox_slow(value.strip())
-    if "=?" in name:
-        name = decode_words(name)
-    address = raw.strip().lower().rstrip(".")
-    return name, address if split_address(address) else None
+    return parse_mailbox_slow(value.strip())
 
 
 def _address_matches(kind: str, key: Any, address: str) -> bool:

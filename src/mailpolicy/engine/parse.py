@@ -23,6 +23,9 @@ _from_bytes = int.from_bytes
 _SIMPLE_ADDRESS = frozenset(string.ascii_letters + string.digits + ".-_+@")
 _SIMPLE_NAME = frozenset(string.ascii_letters + string.digits + " ")
 
+# A path whose first or last character is one of these needs trimming before use.
+_PATH_EDGES = frozenset("<>. \t\r\n")
+
 _IPV4_MAPPED_PREFIX = 0xFFFF << 32
 _IPV4_MAPPED_MASK = ~0xFFFFFFFF & ((1 << 128) - 1)
 
@@ -42,11 +45,14 @@ def normalize_path(value: str | None) -> str | None:
     """
     if not value:
         return None
-    address = value.strip()
-    if address.startswith("<") and address.endswith(">"):
-        address = address[1:-1].strip()
-    address = address.lower().rstrip(".")
-    if split_address(address) is None:
+    address = value.lower()
+    if address[0] in _PATH_EDGES or address[-1] in _PATH_EDGES:
+        address = address.strip()
+        if address.startswith("<") and address.endswith(">"):
+            address = address[1:-1].strip()
+        address = address.rstrip(".")
+    at = address.rfind("@")
+    if at <= 0 or at == len(address) - 1:
         return None
     return address
 
@@ -65,12 +71,6 @@ def decode_words(name: str) -> str:
         return name
 
 
-def parse_mailbox_slow(value: str) -> tuple[str, str]:
-    """``(display name, address)`` exactly as :func:`email.utils.parseaddr` reads them."""
-    name, address = parseaddr(value)
-    return name, address
-
-
 def _simple_name(name: str) -> str | None:
     """A display name as parseaddr returns it, when it is plainly quoted or plain words."""
     if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
@@ -81,27 +81,48 @@ def _simple_name(name: str) -> str | None:
     return None
 
 
-def _parse_mailbox_fast(value: str) -> tuple[str, str] | None:
+def _simple_address(address: str) -> str | None:
+    """A lowercased address when ``address`` is one that parseaddr returns verbatim."""
+    if (
+        address.count("@") == 1
+        and address[0] != "@"
+        and address[-1] not in "@."
+        and _SIMPLE_ADDRESS.issuperset(address)
+    ):
+        return address.lower()
+    return None
+
+
+def _parse_mailbox_fast(text: str) -> tuple[str, str | None] | None:
     """The common header shapes, parsed without parseaddr; None when the shape is unusual.
 
-    Must return what parseaddr would for every input it accepts (checked by a test).
+    Must agree with :func:`parse_mailbox_slow` on every input it accepts (checked by a test).
     """
-    if _SIMPLE_ADDRESS.issuperset(value):
-        simple = value.count("@") == 1 and not value.endswith("@")
-        return ("", value) if simple else None
-    lt = value.find("<")
-    if lt < 0 or not value.endswith(">") or value.find("<", lt + 1) >= 0:
+    if text[-1] != ">":
+        address = _simple_address(text)
+        return None if address is None else ("", address)
+    lt = text.find("<")
+    if lt < 0 or text.find("<", lt + 1) >= 0:
         return None
-    address = value[lt + 1 : -1]
-    if address and (
-        address.count("@") != 1
-        or address[0] == "@"
-        or address[-1] == "@"
-        or not _SIMPLE_ADDRESS.issuperset(address)
-    ):
-        return None
-    name = _simple_name(value[:lt].strip())
+    if lt + 2 == len(text):
+        address = None
+    else:
+        address = _simple_address(text[lt + 1 : -1])
+        if address is None:
+            return None
+    name = _simple_name(text[:lt].strip())
     return None if name is None else (name, address)
+
+
+def parse_mailbox_slow(text: str) -> tuple[str, str | None]:
+    """``(display name, address)`` of a header value, read by :func:`email.utils.parseaddr`."""
+    name, raw = parseaddr(text)
+    if "=?" in name:
+        name = decode_words(name)
+    address = raw.strip().lower().rstrip(".")
+    if split_address(address) is None:
+        return name, None
+    return name, address
 
 
 def parse_mailbox(value: str | None) -> tuple[str, str | None]:
@@ -112,16 +133,12 @@ def parse_mailbox(value: str | None) -> tuple[str, str | None]:
     if not value:
         return "", None
     text = value.strip()
+    if not text:
+        return "", None
     parsed = _parse_mailbox_fast(text)
     if parsed is None:
-        parsed = parse_mailbox_slow(text)
-    name, raw = parsed
-    if "=?" in name:
-        name = decode_words(name)
-    address = raw.strip().lower().rstrip(".")
-    if split_address(address) is None:
-        return name, None
-    return name, address
+        return parse_mailbox_slow(text)
+    return parsed
 
 
 def normalize_name(name: str) -> str:
@@ -161,12 +178,29 @@ def ipv4_mapped(value: int) -> int | None:
     return None
 
 
-def parse_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    """An address or CIDR block as a network (host bits ignored), or None."""
-    try:
-        return ipaddress.ip_network(value.strip(), strict=False)
-    except ValueError:
+def parse_network(value: str) -> tuple[int, int, int] | None:
+    """``(version, network, prefix length)`` of an address or CIDR block, or None.
+
+    Host bits are ignored (``192.0.2.7/24`` is ``192.0.2.0/24``); a bare address is a
+    single-host network.
+    """
+    text = value.strip()
+    address, slash, prefix = text.partition("/")
+    ip = parse_ip(address) if "%" not in address else None
+    if ip is None or (slash and not (prefix.isascii() and prefix.isdigit() and len(prefix) <= 3)):
+        # Netmask notation and other rarer spellings: let ipaddress decide.
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return None
+        return network.version, int(network.network_address), network.prefixlen
+    version, number = ip
+    bits = 32 if version == 4 else 128
+    length = int(prefix) if slash else bits
+    if length > bits:
         return None
+    shift = bits - length
+    return version, number >> shift << shift, length
 
 
 def classify_unknown(pattern: str) -> str:

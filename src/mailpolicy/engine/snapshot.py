@@ -7,7 +7,9 @@ with, so readers never wait for writers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,7 @@ from mailpolicy.engine.decide import (
     TrustedDomainEntry,
     protected_entry,
 )
-from mailpolicy.engine.index import IpTables, PatternIndexBuilder, RegexSet, build_regex_set
+from mailpolicy.engine.index import IpIndex, PatternIndexBuilder, RegexSet, build_regex_set
 from mailpolicy.engine.model import (
     RESOURCE_ALLOW,
     RESOURCE_BLOCK,
@@ -92,7 +94,7 @@ def prepare_pattern(pattern: str, pattern_type: str, is_regex: bool) -> tuple[st
 def domain_key(pattern: str) -> str:
     """A domain pattern as stored; raises :class:`PatternError` if it is not a domain."""
     domain = normalize_domain(pattern)
-    if not domain or "@" in domain or any(ch.isspace() for ch in domain):
+    if not domain or "@" in domain or len(domain.split(maxsplit=1)) != 1:
         raise PatternError(f"{pattern!r} is not a domain name")
     return domain
 
@@ -157,8 +159,8 @@ class Snapshot:
 
     sender_emails: dict[str, tuple[PolicyEntry, ...]]
     sender_domains: dict[str, SenderSlot]
-    sender_ipv4: IpTables[PolicyEntry]
-    sender_ipv6: IpTables[PolicyEntry]
+    sender_ipv4: IpIndex[PolicyEntry]
+    sender_ipv6: IpIndex[PolicyEntry]
     sender_regex: RegexSet[PolicyEntry] | None
     recipient_emails: dict[str, tuple[PolicyEntry, ...]]
     recipient_domains: dict[str, RecipientSlot]
@@ -176,7 +178,8 @@ def _index_pattern(builder: PatternIndexBuilder[Any], kind: str, key: Any, entry
     elif kind == KIND_DOMAIN:
         builder.add_domain(key, entry)
     elif kind == KIND_IP:
-        builder.add_network(key.version, int(key.network_address), key.prefixlen, entry)
+        version, network, prefixlen = key
+        builder.add_network(version, network, prefixlen, entry)
     else:
         builder.add_regex(key, entry)
 
@@ -306,6 +309,21 @@ def _index_restrictions(
     return count
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # A build allocates millions of small objects and no reference cycles worth collecting;
+    # left running, the cyclic collector rescans the growing heap again and again, which
+    # costs about 40 % of a million-entry build. Reference counting still frees everything.
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def build_snapshot(
     *,
     allow_policies: Iterable[AllowPolicyRule] = (),
@@ -321,6 +339,25 @@ def build_snapshot(
     an IP pattern that is no address, ...) is left out and listed in
     :attr:`Snapshot.skipped` as ``(resource, id, reason)``.
     """
+    with _collector_paused():
+        return _build(
+            allow_policies,
+            blocked_senders,
+            trusted_domains,
+            impersonation,
+            domains,
+            restrictions,
+        )
+
+
+def _build(
+    allow_policies: Iterable[AllowPolicyRule],
+    blocked_senders: Iterable[BlockedSenderRule],
+    trusted_domains: Iterable[TrustedDomainRule],
+    impersonation: Iterable[ImpersonationRule],
+    domains: Iterable[ProtectedDomainRule],
+    restrictions: Iterable[SendingDomainRestrictionRule],
+) -> Snapshot:
     skipped: list[Skipped] = []
     sender: PatternIndexBuilder[PolicyEntry] = PatternIndexBuilder()
     exempt: PatternIndexBuilder[PolicyEntry] = PatternIndexBuilder()
@@ -361,8 +398,8 @@ def build_snapshot(
     return Snapshot(
         sender_emails=sender.frozen_emails(),
         sender_domains=sender_domains,
-        sender_ipv4=sender.ip_tables(4),
-        sender_ipv6=sender.ip_tables(6),
+        sender_ipv4=sender.ip_index(4),
+        sender_ipv6=sender.ip_index(6),
         sender_regex=sender_regex,
         recipient_emails=exempt.frozen_emails(),
         recipient_domains=recipient_domains,

@@ -172,7 +172,7 @@ class DomainListQuery(SearchableListQuery):
         default=None, description="Currently active delivery mode to filter by."
     )
     domain: list[str] | None = Field(default=None, description="Domain names to filter by.")
-    integration_id: str | None = Field(default=None, description="Integration ID to filter by.")
+    integration_id: IntegrationId = Field(default=None, description="Integration ID to filter by.")
     status: Annotated[Status | None, BeforeValidator(_status)] = Field(
         default=None, description="Filters response to domains with the provided status."
     )

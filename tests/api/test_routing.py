@@ -1,0 +1,87 @@
+"""Requests that match no operation: unknown paths are 404 and wrong methods 405 with an Allow
+header, both in the failure envelope."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.test_contract import RESOURCES, Resource
+from tests.conftest import Tenant, assert_error
+
+ID = "3f0c2a7e-5b1d-4c8e-9f6a-0d2b4e6f8a10"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/client/v4/nowhere", id="outside-accounts"),
+        pytest.param(
+            "/client/v4/accounts/{account}/email-security/settings/content_policies",
+            id="unbuilt-resource",
+        ),
+        pytest.param("/client/v4/accounts/{account}/email-security/settings", id="settings-root"),
+        pytest.param(
+            "/client/v4/accounts/{account}/email-security/settings/allow_policies/{id}/extra",
+            id="too-deep",
+        ),
+        pytest.param(
+            "/client/v4/accounts/{account}/email-security/investigate", id="other-product"
+        ),
+    ],
+)
+def test_unknown_route_is_404(client: TestClient, tenant: Tenant, path: str) -> None:
+    url = path.format(account=tenant.id, id=ID)
+    assert_error(client.get(url, headers=tenant.write), 404)
+    # The answer does not depend on credentials.
+    assert_error(client.get(url), 404)
+
+
+def allowed(response_allow: str) -> set[str]:
+    return {m.strip() for m in response_allow.split(",")}
+
+
+COLLECTION_METHODS = {
+    r.path: {"GET", "POST", "DELETE"} if r.path == "domains" else {"GET", "POST"} for r in RESOURCES
+}
+ITEM_METHODS = {
+    r.path: {"GET", "PATCH", "DELETE", "PUT"} if r.path == "domains" else {"GET", "PATCH", "DELETE"}
+    for r in RESOURCES
+}
+WRONG_ON_COLLECTION = [
+    pytest.param(r, m, id=f"{r.path}-{m}")
+    for r in RESOURCES
+    for m in ("PUT", "PATCH", "DELETE")
+    if m not in COLLECTION_METHODS[r.path]
+]
+WRONG_ON_ITEM = [
+    pytest.param(r, m, id=f"{r.path}-{m}")
+    for r in RESOURCES
+    for m in ("POST", "PUT")
+    if m not in ITEM_METHODS[r.path]
+]
+
+
+@pytest.mark.parametrize(("resource", "method"), WRONG_ON_COLLECTION)
+def test_wrong_method_on_collection_is_405(
+    client: TestClient, tenant: Tenant, resource: Resource, method: str
+) -> None:
+    response = client.request(method, tenant.url(resource.path), headers=tenant.write, json={})
+    body = assert_error(response, 405)
+    assert allowed(response.headers["allow"]) == COLLECTION_METHODS[resource.path]
+    assert method in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(("resource", "method"), WRONG_ON_ITEM)
+def test_wrong_method_on_item_is_405(
+    client: TestClient, tenant: Tenant, resource: Resource, method: str
+) -> None:
+    response = client.request(method, tenant.url(resource.path, ID), headers=tenant.write, json={})
+    assert_error(response, 405)
+    assert allowed(response.headers["allow"]) == ITEM_METHODS[resource.path]
+
+
+def test_wrong_method_on_verification_is_405(client: TestClient, tenant: Tenant) -> None:
+    response = client.post(tenant.url("domains", ID, "verification"), headers=tenant.write)
+    assert_error(response, 405)
+    assert allowed(response.headers["allow"]) == {"GET"}

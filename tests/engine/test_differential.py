@@ -1,0 +1,269 @@
+"""The indexed engine must agree with the linear-scan reference on random settings and mail.
+
+Settings and messages are drawn from a small vocabulary so that subdomains, lookalikes,
+overlapping networks, shared display names and repeated addresses collide often.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from mailpolicy.engine import (
+    DISPOSITIONS,
+    AllowPolicyRule,
+    AuthResults,
+    BlockedSenderRule,
+    DKIMResult,
+    Finding,
+    ImpersonationRule,
+    Message,
+    ProtectedDomainRule,
+    SendingDomainRestrictionRule,
+    TLSInfo,
+    TrustedDomainRule,
+    build_snapshot,
+    evaluate,
+)
+from mailpolicy.engine.naive import build_naive, evaluate_naive
+
+DOMAINS = [
+    "example.com",
+    "mail.example.com",
+    "badexample.com",
+    "example.com.evil.net",
+    "evil.net",
+    "a.evil.net",
+    "corp.com",
+    "eu.corp.com",
+    "x.eu.corp.com",
+    "partner.org",
+    "bank.com",
+    "legacy.bank.com",
+    "mx.legacy.bank.com",
+    "com",
+]
+LOCALS = ["a", "bob", "ceo", "jane", "Spam"]
+NAMES = [
+    "Jane Doe",
+    "  jane   DOE",
+    "John Smith",
+    "ceo@corp.com",
+    "\uff2a\uff41\uff4e\uff45 \uff24\uff4f\uff45",
+    "",
+]
+REGEXES = [
+    r".*@example\.com",
+    r"(a|bob)@.*",
+    r"example\.com",
+    r".*\.evil\.net",
+    r"192\.0\.2\.[0-9]+",
+    r"2001:db8:.*",
+    r"mx[0-9]*\..*",
+    r"[a-z]+@(eu\.)?corp\.com",
+    r"jane@.*|ceo@.*",
+    "(",
+    ".{1000}",
+]
+PATTERN_TYPES = ["EMAIL", "DOMAIN", "IP", "UNKNOWN"]
+
+
+def _ip(rnd: random.Random) -> str:
+    roll = rnd.random()
+    if roll < 0.45:
+        return f"192.0.2.{rnd.randrange(256)}"
+    if roll < 0.6:
+        return f"198.51.{rnd.randrange(100, 102)}.{rnd.randrange(256)}"
+    if roll < 0.85:
+        return f"2001:db8:{rnd.randrange(3):x}::{rnd.randrange(0x10000):x}"
+    if roll < 0.95:
+        return f"::ffff:192.0.2.{rnd.randrange(256)}"
+    return rnd.choice(["", "garbage", "010.0.0.1", "fe80::1%eth0"])
+
+
+def _network(rnd: random.Random) -> str:
+    address = _ip(rnd)
+    if ":" in address and "%" not in address:
+        return f"{address}/{rnd.choice([32, 48, 64, 120, 128])}"
+    if rnd.random() < 0.5:
+        return f"{address}/{rnd.choice([8, 16, 24, 28, 32])}"
+    return address
+
+
+def _address(rnd: random.Random) -> str:
+    address = f"{rnd.choice(LOCALS)}@{rnd.choice(DOMAINS)}"
+    return address.upper() if rnd.random() < 0.1 else address
+
+
+def _sender_pattern(rnd: random.Random) -> tuple[str, str, bool]:
+    if rnd.random() < 0.2:
+        return rnd.choice(REGEXES), rnd.choice(PATTERN_TYPES), True
+    kind = rnd.choice(PATTERN_TYPES)
+    if kind == "EMAIL":
+        return _address(rnd), kind, False
+    if kind == "IP":
+        return _network(rnd), kind, False
+    if kind == "DOMAIN":
+        return rnd.choice(DOMAINS), kind, False
+    return rnd.choice([_address(rnd), _network(rnd), rnd.choice(DOMAINS)]), kind, False
+
+
+def random_settings(rnd: random.Random) -> dict[str, Any]:
+    serial = iter(range(1_000_000))
+
+    def ident(prefix: str) -> str:
+        return f"{prefix}{next(serial)}"
+
+    allow = []
+    for _ in range(rnd.randrange(8)):
+        pattern, kind, regex = _sender_pattern(rnd)
+        allow.append(
+            AllowPolicyRule(
+                ident("allow-"),
+                pattern,
+                kind,
+                regex,
+                rnd.random() < 0.4,
+                rnd.random() < 0.4,
+                rnd.random() < 0.2,
+                rnd.random() < 0.5,
+            )
+        )
+    blocked = []
+    for _ in range(rnd.randrange(6)):
+        pattern, kind, regex = _sender_pattern(rnd)
+        blocked.append(BlockedSenderRule(ident("block-"), pattern, kind, regex))
+    trusted = []
+    for _ in range(rnd.randrange(5)):
+        regex = rnd.random() < 0.2
+        trusted.append(
+            TrustedDomainRule(
+                ident("td-"),
+                rnd.choice(REGEXES) if regex else rnd.choice(DOMAINS),
+                regex,
+                rnd.random() < 0.6,
+                rnd.random() < 0.6,
+            )
+        )
+    registry = []
+    for _ in range(rnd.randrange(4)):
+        regex = rnd.random() < 0.3
+        email = rnd.choice(REGEXES) if regex else _address(rnd)
+        registry.append(ImpersonationRule(ident("imp-"), rnd.choice(NAMES), email, regex))
+    domains = [
+        ProtectedDomainRule(
+            ident("dom-"),
+            rnd.choice(DOMAINS),
+            rnd.choice(["active", "pending", None]),
+            tuple(d for d in DISPOSITIONS if rnd.random() < 0.4),
+        )
+        for _ in range(rnd.randrange(5))
+    ]
+    restrictions = [
+        SendingDomainRestrictionRule(
+            ident("res-"),
+            rnd.choice(DOMAINS),
+            tuple(rnd.choice(DOMAINS) for _ in range(rnd.randrange(3))),
+        )
+        for _ in range(rnd.randrange(3))
+    ]
+    return {
+        "allow_policies": allow,
+        "blocked_senders": blocked,
+        "trusted_domains": trusted,
+        "impersonation": registry,
+        "domains": domains,
+        "restrictions": restrictions,
+    }
+
+
+def _header(rnd: random.Random) -> str:
+    address = _address(rnd)
+    roll = rnd.random()
+    if roll < 0.3:
+        return address
+    if roll < 0.7:
+        return f'"{rnd.choice(NAMES)}" <{address}>'
+    if roll < 0.8:
+        return f"{rnd.choice(NAMES).strip()} <{address}>"
+    if roll < 0.9:
+        return f"{address} ({rnd.choice(NAMES)})"
+    return rnd.choice(["garbage", "", "<>", '"Jane Doe" <>', "=?utf-8?q?Jane_Doe?= <x@evil.net>"])
+
+
+def random_message(rnd: random.Random) -> Message:
+    findings = tuple(
+        Finding(
+            rnd.choice(["content", "recent_domain", "lookalike_domain"]),
+            rnd.choice(DISPOSITIONS),
+            rnd.choice([None, *DOMAINS, "MAIL.Example.com."]),
+        )
+        for _ in range(rnd.randrange(4))
+    )
+    auth = AuthResults(
+        spf=rnd.choice(["pass", "fail", "none", "softfail"]),
+        dkim=tuple(
+            DKIMResult(rnd.choice(DOMAINS), rnd.choice(["pass", "fail"]))
+            for _ in range(rnd.randrange(3))
+        ),
+        dmarc=rnd.choice(["pass", "fail", "none"]),
+    )
+    recipients = tuple(
+        _address(rnd) if rnd.random() < 0.9 else rnd.choice(["<>", "nobody", "<A@CORP.COM>"])
+        for _ in range(rnd.randrange(1, 4))
+    )
+    return Message(
+        envelope_from=rnd.choice([_address(rnd), "", "<>", f"<{_address(rnd)}>"]),
+        header_from=_header(rnd),
+        recipients=recipients,
+        client_ip=_ip(rnd),
+        reply_to=_header(rnd) if rnd.random() < 0.3 else None,
+        client_hostname=rnd.choice([None, "mx1.example.com", "MX.evil.net.", "mail.corp.com"]),
+        tls=TLSInfo("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256") if rnd.random() < 0.5 else None,
+        auth=auth,
+        findings=findings,
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_engine_agrees_with_linear_scan(seed: int) -> None:
+    rnd = random.Random(seed)
+    for _ in range(25):
+        settings = random_settings(rnd)
+        snapshot = build_snapshot(**settings)
+        naive = build_naive(**settings)
+        for _ in range(20):
+            message = random_message(rnd)
+            expected = evaluate_naive(message, naive)
+            assert evaluate(message, snapshot) == expected, message
+
+
+def test_random_cases_exercise_every_effect() -> None:
+    """Guards the generator: the differential test is only as good as what it reaches."""
+    rnd = random.Random(0)
+    seen: set[tuple[str, bool]] = set()
+    actions: set[str] = set()
+    for _ in range(200):
+        settings = random_settings(rnd)
+        snapshot = build_snapshot(**settings)
+        for _ in range(20):
+            for verdict in evaluate(random_message(rnd), snapshot).recipients:
+                actions.add(verdict.action)
+                seen.update((reason.effect, reason.honoured) for reason in verdict.reasons)
+    effects = {
+        "require_tls",
+        "exempt_recipient",
+        "block",
+        "trusted_sender",
+        "impersonation",
+        "acceptable_sender",
+        "trusted_recent",
+        "trusted_similarity",
+        "protected_domain",
+    }
+    assert {effect for effect, _ in seen} == effects
+    for effect in effects - {"protected_domain", "exempt_recipient"}:
+        assert (effect, False) in seen, effect
+    assert actions == {"deliver", "drop"}
