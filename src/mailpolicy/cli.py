@@ -49,8 +49,15 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(domains_app, name="domains")
 
 # Human-facing notes go to stderr so that stdout stays clean for scripts.
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
+
+
+def _show(table: Table) -> None:
+    # Off a terminal rich would fit tables to 80 columns and cut ids that scripts need whole.
+    console = out if out.is_terminal else Console(soft_wrap=True, width=10_000)
+    console.print(table)
+
 
 AccountOpt = Annotated[str, typer.Option("--account", help="Account id (32 hex characters).")]
 PermissionOpt = Annotated[Permission, typer.Option("--permission", help="read or write.")]
@@ -165,7 +172,7 @@ def accounts_list() -> None:
         table = _table("id", "name", "created_at")
         for account in session.scalars(select(Account).order_by(Account.created_at)):
             table.add_row(account.id, account.name, iso(account.created_at))
-        out.print(table)
+        _show(table)
 
 
 # ---- tokens ---------------------------------------------------------------------------
@@ -196,7 +203,7 @@ def tokens_list(account: Annotated[str | None, typer.Option("--account")] = None
             table.add_row(
                 t.id, t.account_id, t.permission, t.name, iso(t.created_at), iso(t.revoked_at) or ""
             )
-        out.print(table)
+        _show(table)
 
 
 @tokens_app.command("revoke")
@@ -237,7 +244,7 @@ def keys_list() -> None:
                 iso(k.created_at),
                 iso(k.revoked_at) or "",
             )
-        out.print(table)
+        _show(table)
 
 
 @keys_app.command("revoke")

@@ -26,7 +26,9 @@ def get_rules(request: Request) -> Rules:
     return rules
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs before the response is sent, so a client that has its 2xx
+# can rely on the write being durable, and a failed commit becomes an error, not a lost write.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 RulesDep = Annotated[Rules, Depends(get_rules)]
 
 

@@ -267,3 +267,54 @@ def test_random_cases_exercise_every_effect() -> None:
     for effect in effects - {"protected_domain", "exempt_recipient"}:
         assert (effect, False) in seen, effect
     assert actions == {"deliver", "drop"}
+
+
+HOSTILE = [
+    "a", "@", ".", "<", ">", '"', "\\", " ", "\t", "\r\n", "=?", "?=", "?b?", "?q?", "utf-8",
+    "%", ":", "[", "]", "(", ")", ",", ";", "é", "\u200b", "\udcff", "\x00", "\uff4a", "/",
+    "0", "1", "::", "ffff", "\ufeff", "ß", "=?utf-8?b?AAAAA?=",
+]  # fmt: skip
+
+
+def test_hostile_fields_never_raise() -> None:
+    """Any string in any field yields a verdict (the same as the reference), never an error."""
+    rnd = random.Random(7)
+
+    def junk() -> str:
+        return "".join(rnd.choice(HOSTILE) for _ in range(rnd.randrange(12)))
+
+    settings: dict[str, Any] = {
+        "allow_policies": [AllowPolicyRule("a", "x.com", "DOMAIN", False, True, True, True, True)],
+        "blocked_senders": [
+            BlockedSenderRule("b", ".*", "EMAIL", True),
+            BlockedSenderRule("c", "::/0", "IP", False),
+            BlockedSenderRule("d", "0.0.0.0/0", "IP", False),
+        ],
+        "impersonation": [
+            ImpersonationRule("i", "a", "a@a", False),
+            ImpersonationRule("j", "1", ".*@a", True),
+        ],
+        "trusted_domains": [TrustedDomainRule("t", "a", False, True, True)],
+        "domains": [ProtectedDomainRule("d", "a", None, ("MALICIOUS",))],
+        "restrictions": [SendingDomainRestrictionRule("r", "a", ("b",))],
+    }
+    snapshot = build_snapshot(**settings)
+    naive = build_naive(**settings)
+    for _ in range(3000):
+        message = Message(
+            envelope_from=junk(),
+            header_from=junk(),
+            recipients=tuple(junk() for _ in range(rnd.randrange(3))),
+            client_ip=junk(),
+            reply_to=junk() or None,
+            client_hostname=junk() or None,
+            findings=tuple(
+                Finding(
+                    rnd.choice(["content", "recent_domain", "lookalike_domain"]), "SPAM", junk()
+                )
+                for _ in range(rnd.randrange(3))
+            ),
+        )
+        verdict = evaluate(message, snapshot)
+        assert verdict == evaluate_naive(message, naive), message
+        verdict.to_dict()

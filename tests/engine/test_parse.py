@@ -54,6 +54,16 @@ def test_normalize_path(value: str, expected: str | None) -> None:
             ("Jane Döe", "jane@example.com"),
             id="encoded-word",
         ),
+        pytest.param(
+            "=?utf-8?b?AAAAA?= <jane@example.com>",
+            ("=?utf-8?b?AAAAA?=", "jane@example.com"),
+            id="broken-base64-word",
+        ),
+        pytest.param(
+            "=?no-such-charset?q?Jane?= <jane@example.com>",
+            ("=?no-such-charset?q?Jane?=", "jane@example.com"),
+            id="unknown-charset-word",
+        ),
         pytest.param('"Jane Doe" <>', ("Jane Doe", None), id="empty-address"),
         pytest.param("not an address", ("", None), id="garbage"),
         pytest.param("a@b@c.com", ("", None), id="two-at-signs"),
@@ -121,6 +131,8 @@ def test_normalize_domain(value: str, expected: str) -> None:
         pytest.param("192.0.2", None, id="short"),
         pytest.param("mail.example.com", None, id="hostname"),
         pytest.param("", None, id="empty"),
+        pytest.param("\x00", None, id="nul"),
+        pytest.param("1.2.3.\udcff", None, id="surrogate"),
     ],
 )
 def test_parse_ip(value: str, expected: tuple[int, int] | None) -> None:

@@ -28,6 +28,7 @@ from mailpolicy.engine.model import (
     RecipientVerdict,
 )
 from mailpolicy.engine.parse import normalize_domain
+from mailpolicy.engine.regex import full_match
 
 EFFECT_REQUIRE_TLS = "require_tls"
 EFFECT_EXEMPT = "exempt_recipient"
@@ -118,7 +119,7 @@ class ImpersonationEntry:
         if address is None:
             return False
         if self.email_regex is not None:
-            return self.email_regex.fullmatch(address) is not None
+            return full_match(self.email_regex, address)
         return address == self.email_key
 
 

@@ -111,9 +111,9 @@ def _client_hits(snapshot: Snapshot, message: Message) -> tuple[SenderHit, ...]:
             entries = regex.match(ip_text)
             if entries:
                 found += tuple((entry, FIELD_CLIENT_IP) for entry in entries)
-        hostname = message.client_hostname
+        hostname = (message.client_hostname or "").strip().lower().rstrip(".")
         if hostname:
-            entries = regex.match(hostname.strip().lower().rstrip("."))
+            entries = regex.match(hostname)
             if entries:
                 found += tuple((entry, FIELD_CLIENT_HOSTNAME) for entry in entries)
     return found

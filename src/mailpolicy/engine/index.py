@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import re2
 
-from mailpolicy.engine.regex import set_options
+from mailpolicy.engine.regex import encode_text, set_options
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ class RegexSet(Generic[T]):
 
     def match(self, text: str) -> tuple[T, ...]:
         """Entries whose pattern matches the whole of ``text``."""
-        data = text.encode("utf-8", "surrogatepass")
+        data = encode_text(text)
         found: tuple[T, ...] = ()
         for matcher, entries in self.sets:
             indexes = matcher(data)

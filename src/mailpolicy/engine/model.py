@@ -29,9 +29,6 @@ ACTION_DELIVER = "deliver"
 ACTION_DROP = "drop"
 
 
-# Settings rules, one type per settings resource.
-
-
 @dataclass(frozen=True, slots=True)
 class AllowPolicyRule:
     id: str
@@ -82,9 +79,6 @@ class SendingDomainRestrictionRule:
     id: str
     domain: str
     exclude: tuple[str, ...]
-
-
-# The message being judged.
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +137,6 @@ class Message:
     tls: TLSInfo | None = None
     auth: AuthResults = AuthResults()
     findings: tuple[Finding, ...] = ()
-
-
-# The verdict.
 
 
 @dataclass(frozen=True, slots=True)

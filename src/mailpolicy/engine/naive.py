@@ -52,7 +52,7 @@ from mailpolicy.engine.parse import (
     normalize_path,
     parse_mailbox_slow,
 )
-from mailpolicy.engine.regex import regex_options
+from mailpolicy.engine.regex import full_match, regex_options
 from mailpolicy.engine.snapshot import (
     KIND_DOMAIN,
     KIND_EMAIL,
@@ -186,7 +186,7 @@ def _address_matches(kind: str, key: Any, address: str) -> bool:
     if kind == KIND_DOMAIN:
         return _under(address.rpartition("@")[2], key)
     if kind == KIND_REGEX:
-        return key.fullmatch(address) is not None
+        return full_match(key, address)
     return False
 
 
@@ -222,9 +222,9 @@ def _sender_hits(
         if kind == KIND_IP and ip is not None and _ip_matches(key, ip):
             hits.append((entry, FIELD_CLIENT_IP))
         if kind == KIND_REGEX:
-            if ip_text and key.fullmatch(ip_text) is not None:
+            if ip_text and full_match(key, ip_text):
                 hits.append((entry, FIELD_CLIENT_IP))
-            if hostname and key.fullmatch(hostname) is not None:
+            if hostname and full_match(key, hostname):
                 hits.append((entry, FIELD_CLIENT_HOSTNAME))
     return hits
 
@@ -266,7 +266,7 @@ def _trusted_domain_hits(message: Message, patterns: Iterable[Pattern]) -> list[
     for domain in domains:
         for entry, kind, key in patterns:
             if (kind == KIND_DOMAIN and _under(domain, key)) or (
-                kind == KIND_REGEX and key.fullmatch(domain) is not None
+                kind == KIND_REGEX and full_match(key, domain)
             ):
                 hits.append((entry, domain))
     return hits

@@ -10,9 +10,11 @@ import ipaddress
 import socket
 import string
 import unicodedata
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.utils import parseaddr
 
+# Bound once: every message's client address goes through parse_ip.
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
 _inet_pton = socket.inet_pton
@@ -67,7 +69,7 @@ def decode_words(name: str) -> str:
     # behind one; decode so the registry sees what the recipient sees.
     try:
         return str(make_header(decode_header(name)))
-    except (ValueError, LookupError, UnicodeError):
+    except (ValueError, LookupError, MessageError):
         return name
 
 
@@ -161,7 +163,7 @@ def parse_ip(value: str) -> tuple[int, int] | None:
         if ":" in text:
             return 6, _from_bytes(_inet_pton(_AF_INET6, text), "big")
         return 4, _from_bytes(_inet_pton(_AF_INET, text), "big")
-    except OSError:
+    except (OSError, ValueError):
         pass
     # inet_pton refuses forms such as scoped IPv6 addresses that ipaddress accepts.
     try:

@@ -44,6 +44,20 @@ def set_options(pattern_count: int) -> re2.Options:
     return regex_options(SET_MAX_MEM_BASE + SET_MAX_MEM_PER_PATTERN * pattern_count)
 
 
+def encode_text(text: str) -> bytes:
+    """A message field as RE2 reads it.
+
+    Fields decoded upstream with ``surrogateescape`` can hold lone surrogates, which strict
+    UTF-8 refuses; passing them through keeps a hostile header from raising mid-evaluation.
+    """
+    return text.encode("utf-8", "surrogatepass")
+
+
+def full_match(compiled: re2._Regexp, text: str) -> bool:
+    """Whether one compiled pattern matches the whole of ``text``."""
+    return compiled.fullmatch(encode_text(text)) is not None
+
+
 def _reason(exc: BaseException) -> str:
     detail = exc.args[0] if exc.args else str(exc)
     if isinstance(detail, bytes):
