@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: serve test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+# The engine is compiled (setup.py), so a change to its sources needs a rebuild.
+$(STAMP): pyproject.toml setup.py mypyc.ini $(wildcard src/mailpolicy/engine/*.py)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
@@ -15,8 +16,8 @@ serve: $(STAMP)
 	$(BIN)/mailpolicy serve
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench setup.py
+	$(BIN)/ruff check src tests bench setup.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -30,4 +31,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache src/*.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache src/*.egg-info build
+	find src -name '*.so' -delete

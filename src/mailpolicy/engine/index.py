@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import re2
@@ -31,11 +30,15 @@ IpTables = tuple[tuple[int, dict[int, tuple[T, ...]]], ...]
 SetMatcher = Callable[[bytes], "list[int] | None"]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class RegexSet(Generic[T]):
     """Patterns compiled into as few RE2 sets as RE2's memory limit allows (normally one)."""
 
-    sets: tuple[tuple[SetMatcher, tuple[tuple[T, ...], ...]], ...]
+    # A plain class rather than a dataclass: the engine is compiled with mypyc, which cannot
+    # compile generic dataclasses. Treat instances as immutable.
+    __slots__ = ("sets",)
+
+    def __init__(self, sets: tuple[tuple[SetMatcher, tuple[tuple[T, ...], ...]], ...]) -> None:
+        self.sets = sets
 
     def match(self, text: str) -> tuple[T, ...]:
         """Entries whose pattern matches the whole of ``text``."""
@@ -68,14 +71,19 @@ def _compile_set(patterns: Sequence[str]) -> Any:
 
 def build_regex_set(
     by_pattern: dict[str, list[T]],
+    compile_set: Callable[[Sequence[str]], Any] = _compile_set,
 ) -> tuple[RegexSet[T] | None, list[tuple[T, str]]]:
-    """Compile ``pattern -> entries`` into a set; also return ``(entry, reason)`` rejects."""
+    """Compile ``pattern -> entries`` into a set; also return ``(entry, reason)`` rejects.
+
+    ``compile_set`` is RE2's set compiler; tests pass one that fails the way RE2 does when a
+    combined set exceeds its memory budget.
+    """
     rejected: list[tuple[T, str]] = []
     groups: list[tuple[SetMatcher, tuple[tuple[T, ...], ...]]] = []
 
     def compile_group(patterns: list[str]) -> None:
         try:
-            compiled = _compile_set(patterns)
+            compiled = compile_set(patterns)
         except re2.error:
             # One set can exceed RE2's memory budget even when every pattern fits alone;
             # halving keeps every pattern active instead of dropping the whole list.
@@ -98,17 +106,20 @@ def build_regex_set(
     return RegexSet(tuple(groups)), rejected
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class IpIndex(Generic[T]):
     """The addresses and networks of one address family.
 
     ``starts``/``ends`` are the merged ranges every entry covers: almost every client address
     falls outside all of them, which one binary search settles before any table is probed.
+    A plain class for the same reason as RegexSet; treat instances as immutable.
     """
 
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
-    tables: IpTables[T]
+    __slots__ = ("ends", "starts", "tables")
+
+    def __init__(self, starts: tuple[int, ...], ends: tuple[int, ...], tables: IpTables[T]) -> None:
+        self.starts = starts
+        self.ends = ends
+        self.tables = tables
 
     def lookup(self, value: int) -> tuple[T, ...]:
         """Entries whose address or network contains the address ``value``."""

@@ -1,0 +1,25 @@
+"""The compiled engine must be built from the sources beside it."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+MODULES = ["model", "parse", "index", "decide", "snapshot", "evaluator"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_compiled_module_is_not_older_than_its_source(name: str) -> None:
+    # An editable install puts the mypyc extension beside the .py and Python loads the
+    # extension first, so an edit without a rebuild would test stale code. `make` rebuilds.
+    module = importlib.import_module(f"mailpolicy.engine.{name}")
+    loaded = Path(module.__file__ or "")
+    source = loaded.with_name(f"{name}.py")
+    assert source.exists()
+    if loaded.suffix == ".py":
+        return
+    assert loaded.stat().st_mtime >= source.stat().st_mtime, (
+        f"{loaded.name} is older than {source.name}: run `make test` (it rebuilds the engine)"
+    )
