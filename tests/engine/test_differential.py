@@ -66,6 +66,14 @@ REGEXES = [
     r"jane@.*|ceo@.*",
     "(",
     ".{1000}",
+    # Shapes the one-pass screen must treat exactly as a field-by-field match would.
+    r"^(a|bob)@example\.com$",
+    r"\Ajane@.*\z",
+    r"(?-m)^mx[0-9]*\..*$",
+    r"[^@]+@corp\.com",
+    r"(?s).*\.evil\.net",
+    r"\bbob\b.*",
+    r"(?i:BOB)@.*",
 ]
 PATTERN_TYPES = ["EMAIL", "DOMAIN", "IP", "UNKNOWN"]
 

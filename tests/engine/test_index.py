@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailpolicy.engine.index import IpIndex, PatternIndexBuilder, domain_lookup
+from mailpolicy.engine.index import IpIndex, PatternIndexBuilder, build_regex_set, domain_lookup
 from mailpolicy.engine.parse import parse_ip, parse_network
 
 
@@ -93,3 +93,32 @@ def test_ipv6_networks() -> None:
 def test_domain_lookup_walks_labels(domain: str, expected: tuple[str, ...]) -> None:
     table = {"example.com": ("example",), "mail.example.com": ("mail",)}
     assert domain_lookup(table, domain) == expected
+
+
+@pytest.mark.parametrize(
+    ("patterns", "texts", "expected"),
+    [
+        pytest.param([r".*@evil\.net"], ["a@good.example", "203.0.113.5"], False, id="no-match"),
+        pytest.param([r".*@evil\.net"], ["a@good.example", "x@evil.net"], True, id="second-field"),
+        pytest.param([r"^x@evil\.net$"], ["a@good.example", "x@evil.net"], True, id="own-anchors"),
+        pytest.param([r"evil\.net"], ["mx.evil.net"], False, id="whole-field-only"),
+        pytest.param([r"a[^x]*b"], ["a1", "2b"], True, id="may-over-match-across-lines"),
+        pytest.param(
+            [r"\Ax@evil\.net\z"], ["a@good.example"], True, id="text-anchors-not-screened"
+        ),
+        pytest.param([r"(?-m)^x$"], ["y"], True, id="multiline-off-not-screened"),
+        pytest.param([r"x"], ["a\nb", "c"], True, id="newline-in-field-not-screened"),
+        pytest.param([r"x"], [], False, id="no-fields"),
+    ],
+)
+def test_screen_never_misses_a_field_match(
+    patterns: list[str], texts: list[str], expected: bool
+) -> None:
+    # The screen may say "maybe" when nothing matches (the per-field pass then decides), but
+    # it must never say "no" when some field matches in full.
+    regex_set, rejected = build_regex_set({p: [p] for p in patterns})
+    assert rejected == []
+    assert regex_set is not None
+    assert regex_set.may_match_any(texts) is expected
+    if any(regex_set.match(text) for text in texts):
+        assert regex_set.may_match_any(texts)

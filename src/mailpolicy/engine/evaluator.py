@@ -48,7 +48,7 @@ SenderFound = tuple[tuple[PolicyEntry, ...], tuple[RestrictionEntry, ...]]
 _NOTHING: SenderFound = (_EMPTY, _EMPTY)
 
 
-def _sender_lookup(snapshot: Snapshot, address: str | None) -> SenderFound:
+def _sender_lookup(snapshot: Snapshot, address: str | None, regex_live: bool) -> SenderFound:
     """Sender entries and TLS restrictions for one sender address, in one domain walk."""
     if address is None:
         return _NOTHING
@@ -66,7 +66,7 @@ def _sender_lookup(snapshot: Snapshot, address: str | None) -> SenderFound:
             break
         domain = domain[dot + 1 :]
     regex = snapshot.sender_regex
-    if regex is not None:
+    if regex_live and regex is not None:
         senders += regex.match(address)
     if senders or restrictions:
         return senders, restrictions
@@ -88,7 +88,9 @@ def _address_hits(
     return sender_hits, restriction_hits
 
 
-def _client_hits(snapshot: Snapshot, message: Message) -> tuple[SenderHit, ...]:
+def _client_hits(
+    snapshot: Snapshot, message: Message, client_texts: tuple[str, str], regex_live: bool
+) -> tuple[SenderHit, ...]:
     """Sender entries matching the client IP address or host name."""
     found: tuple[SenderHit, ...] = _EMPTY
     client_ip = message.client_ip
@@ -105,13 +107,12 @@ def _client_hits(snapshot: Snapshot, message: Message) -> tuple[SenderHit, ...]:
             if entries:
                 found = tuple((entry, FIELD_CLIENT_IP) for entry in entries)
     regex = snapshot.sender_regex
-    if regex is not None:
-        ip_text = client_ip.strip().lower()
+    if regex_live and regex is not None:
+        ip_text, hostname = client_texts
         if ip_text:
             entries = regex.match(ip_text)
             if entries:
                 found += tuple((entry, FIELD_CLIENT_IP) for entry in entries)
-        hostname = (message.client_hostname or "").strip().lower().rstrip(".")
         if hostname:
             entries = regex.match(hostname)
             if entries:
@@ -154,15 +155,25 @@ def _matches(message: Message, snapshot: Snapshot) -> Matches:
     envelope = normalize_path(message.envelope_from)
     name, header = parse_mailbox(message.header_from)
     reply = parse_mailbox(message.reply_to)[1] if message.reply_to else None
+    client_texts = (
+        message.client_ip.strip().lower(),
+        (message.client_hostname or "").strip().lower().rstrip("."),
+    )
+    regex = snapshot.sender_regex
+    regex_live = regex is not None and regex.may_match_any(
+        [text for text in (envelope, header, reply, *client_texts) if text]
+    )
     # The senders are usually one address written two or three times: look it up once.
-    at_envelope = _sender_lookup(snapshot, envelope)
-    at_header = at_envelope if header == envelope else _sender_lookup(snapshot, header)
+    at_envelope = _sender_lookup(snapshot, envelope, regex_live)
+    at_header = at_envelope
+    if header != envelope:
+        at_header = _sender_lookup(snapshot, header, regex_live)
     if reply is None:
         at_reply = _NOTHING
     elif reply == header:
         at_reply = at_header
     else:
-        at_reply = _sender_lookup(snapshot, reply)
+        at_reply = _sender_lookup(snapshot, reply, regex_live)
     sender_hits: list[SenderHit] = []
     restriction_hits: list[RestrictionHit] = []
     if at_envelope is not _NOTHING or at_header is not _NOTHING or at_reply is not _NOTHING:
@@ -173,7 +184,7 @@ def _matches(message: Message, snapshot: Snapshot) -> Matches:
                 (FIELD_REPLY_TO, reply, at_reply),
             )
         )
-    client_hits = _client_hits(snapshot, message)
+    client_hits = _client_hits(snapshot, message, client_texts, regex_live)
     if client_hits:
         sender_hits.extend(client_hits)
     impersonation = (
@@ -190,7 +201,7 @@ def _matches(message: Message, snapshot: Snapshot) -> Matches:
 
 
 def _recipient_lookup(
-    snapshot: Snapshot, address: str, domain: str
+    snapshot: Snapshot, address: str, domain: str, regex_live: bool
 ) -> tuple[tuple[PolicyEntry, ...], ProtectedEntry | None]:
     """Exempt-recipient entries and the nearest protected domain, in one domain walk."""
     exempt = snapshot.recipient_emails.get(address, _EMPTY)
@@ -207,7 +218,7 @@ def _recipient_lookup(
             break
         domain = domain[dot + 1 :]
     regex = snapshot.recipient_regex
-    if regex is not None:
+    if regex_live and regex is not None:
         exempt += regex.match(address)
     return exempt, protected
 
@@ -217,15 +228,17 @@ def evaluate(message: Message, snapshot: Snapshot) -> Verdict:
     matches = _matches(message, snapshot)
     outcome: Outcome | None = None
     verdicts: list[RecipientVerdict] = []
-    for recipient in message.recipients:
-        address = normalize_path(recipient)
+    addresses = [normalize_path(recipient) for recipient in message.recipients]
+    regex = snapshot.recipient_regex
+    regex_live = regex is not None and regex.may_match_any([a for a in addresses if a])
+    for recipient, address in zip(message.recipients, addresses, strict=True):
         if address is None:
             domain = None
             exempt: tuple[PolicyEntry, ...] = _EMPTY
             protected = None
         else:
             domain = address[address.rfind("@") + 1 :]
-            exempt, protected = _recipient_lookup(snapshot, address, domain)
+            exempt, protected = _recipient_lookup(snapshot, address, domain, regex_live)
         if exempt:
             recipient_outcome = message_outcome(message, matches, exempt)
         else:

@@ -35,10 +35,31 @@ class RegexSet(Generic[T]):
 
     # A plain class rather than a dataclass: the engine is compiled with mypyc, which cannot
     # compile generic dataclasses. Treat instances as immutable.
-    __slots__ = ("sets",)
+    __slots__ = ("screen", "sets")
 
-    def __init__(self, sets: tuple[tuple[SetMatcher, tuple[tuple[T, ...], ...]], ...]) -> None:
+    def __init__(
+        self,
+        sets: tuple[tuple[SetMatcher, tuple[tuple[T, ...], ...]], ...],
+        screen: SetMatcher | None = None,
+    ) -> None:
         self.sets = sets
+        self.screen = screen
+
+    def may_match_any(self, texts: Sequence[str]) -> bool:
+        """False only when no pattern matches the whole of any of ``texts``.
+
+        One RE2 pass over the fields joined by newlines replaces one call per field, and
+        most messages match no regex at all. True whenever the screen cannot decide.
+        """
+        if not texts:
+            return False
+        screen = self.screen
+        if screen is None:
+            return True
+        joined = "\n".join(texts)
+        if joined.count("\n") != len(texts) - 1:
+            return True  # a field holding a newline would be split: match field by field
+        return bool(screen(encode_text(joined)))
 
     def match(self, text: str) -> tuple[T, ...]:
         """Entries whose pattern matches the whole of ``text``."""
@@ -69,6 +90,41 @@ def _compile_set(patterns: Sequence[str]) -> Any:
     return compiled
 
 
+def _screenable(pattern: str) -> bool:
+    """Whether ``pattern`` means the same on one line of a multi-line text as on its own.
+
+    Inside ``(?m:^(?:P)$)`` the pattern's own ``^`` and ``$`` become line anchors, which is
+    what we want; only text anchors (``\\A``, ``\\z``) and a flag group turning multi-line
+    mode off could make a field that matches on its own fail to match as a line.
+    """
+    if "\\A" in pattern or "\\z" in pattern:
+        return False
+    start = pattern.find("(?")
+    while start >= 0:
+        end = start + 2
+        while end < len(pattern) and pattern[end] not in ":)":
+            end += 1
+        flags = pattern[start + 2 : end]
+        if "-" in flags and "m" in flags.split("-", 1)[1]:
+            return False
+        start = pattern.find("(?", end)
+    return True
+
+
+def _compile_screen(patterns: Sequence[str]) -> SetMatcher | None:
+    """One unanchored set that finds any pattern matching a whole line, or None."""
+    if not all(_screenable(p) for p in patterns):
+        return None
+    try:
+        compiled = re2.Set.SearchSet(set_options(len(patterns)))
+        for pattern in patterns:
+            compiled.Add(f"(?m:^(?:{pattern})$)")
+        compiled.Compile()
+    except re2.error:
+        return None
+    return _matcher(compiled)
+
+
 def build_regex_set(
     by_pattern: dict[str, list[T]],
     compile_set: Callable[[Sequence[str]], Any] = _compile_set,
@@ -80,6 +136,7 @@ def build_regex_set(
     """
     rejected: list[tuple[T, str]] = []
     groups: list[tuple[SetMatcher, tuple[tuple[T, ...], ...]]] = []
+    accepted: list[str] = []
 
     def compile_group(patterns: list[str]) -> None:
         try:
@@ -98,12 +155,13 @@ def build_regex_set(
             compile_group(patterns[middle:])
             return
         groups.append((_matcher(compiled), tuple(tuple(by_pattern[p]) for p in patterns)))
+        accepted.extend(patterns)
 
     if by_pattern:
         compile_group(list(by_pattern))
     if not groups:
         return None, rejected
-    return RegexSet(tuple(groups)), rejected
+    return RegexSet(tuple(groups), _compile_screen(accepted)), rejected
 
 
 class IpIndex(Generic[T]):
