@@ -438,6 +438,15 @@ def measure_naive(settings: Settings, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def _engine_build() -> str:
+    # The installed engine is compiled by mypyc unless MAILPOLICY_PURE_PYTHON=1 was set.
+    from mailpolicy.engine import evaluator
+
+    if (evaluator.__file__ or "").endswith(".py"):
+        return "interpreted Python (installed with MAILPOLICY_PURE_PYTHON=1)"
+    return "compiled with mypyc, as `make` installs it"
+
+
 def _mib(value: int) -> str:
     return f"{value / (1 << 20):,.0f} MiB"
 
@@ -526,6 +535,8 @@ def main() -> None:
         f"Measured {datetime.date.today().isoformat()} by `bench/engine.py{flags}` on"
         f" {os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}, one core"
         f" (load average {load:.1f} when the run started).",
+        "",
+        f"Engine build: {_engine_build()}.",
         "",
         f"Settings: {entries:,} entries, {regexes:,} of them regular expressions, across allow"
         " policies, blocked senders, trusted domains, the impersonation registry, protected"
