@@ -45,12 +45,12 @@ DOMAINS = [
     "mx.legacy.bank.com",
     "com",
 ]
-LOCALS = ["a", "bob", "ceo", "jane", "Spam"]
+LOCALS = ["a", "bob", "chief", "jane", "Spam"]
 NAMES = [
     "Jane Doe",
     "  jane   DOE",
     "John Smith",
-    "ceo@corp.com",
+    "chief@corp.com",
     "\uff2a\uff41\uff4e\uff45 \uff24\uff4f\uff45",
     "",
 ]
@@ -63,7 +63,7 @@ REGEXES = [
     r"2001:db8:.*",
     r"mx[0-9]*\..*",
     r"[a-z]+@(eu\.)?corp\.com",
-    r"jane@.*|ceo@.*",
+    r"jane@.*|chief@.*",
     "(",
     ".{1000}",
     # Shapes the one-pass screen must treat exactly as a field-by-field match would.

@@ -46,7 +46,7 @@ def test_normalize_path(value: str, expected: str | None) -> None:
         ),
         pytest.param("Jane Doe <jane@example.com>", ("Jane Doe", "jane@example.com"), id="plain"),
         pytest.param(
-            '"ceo@corp.com" <x@evil.com>', ("ceo@corp.com", "x@evil.com"), id="address-as-name"
+            '"chief@corp.com" <x@evil.com>', ("chief@corp.com", "x@evil.com"), id="address-as-name"
         ),
         pytest.param("jane@example.com (Jane)", ("Jane", "jane@example.com"), id="comment"),
         pytest.param(

@@ -349,14 +349,14 @@ MATCHING = [
         id="bounce-null-path-matches-nothing",
     ),
     pytest.param(
-        Settings(blocked_senders=(block("ceo@corp.com", "EMAIL"),)),
-        message("x@evil.com", header='"ceo@corp.com" <x@evil.com>'),
+        Settings(blocked_senders=(block("chief@corp.com", "EMAIL"),)),
+        message("x@evil.com", header='"chief@corp.com" <x@evil.com>'),
         Expect(reasons=(PROTECTED,)),
         id="display-name-address-not-matched",
     ),
     pytest.param(
         Settings(blocked_senders=(block("evil.com"),)),
-        message("x@ok.org", header='"ceo@corp.com" <x@evil.com>'),
+        message("x@ok.org", header='"chief@corp.com" <x@evil.com>'),
         _blocked(_block_reason("header_from")),
         id="display-name-real-address-matched",
     ),
@@ -560,7 +560,7 @@ PRECEDENCE = [
     ),
     pytest.param(
         Settings(allow_policies=(allow("corp.com", exempt=True),)),
-        message("x@corp.com", recipients=("ceo@other.org",), findings=(MALICIOUS,)),
+        message("x@corp.com", recipients=("chief@other.org",), findings=(MALICIOUS,)),
         Expect("MALICIOUS", unprotected=True),
         id="exempt-does-not-match-sender",
     ),
@@ -732,9 +732,9 @@ PRECEDENCE = [
     ),
     pytest.param(
         Settings(
-            impersonation=(ImpersonationRule("imp-1", "ceo@corp.com", "ceo@corp.com", False),)
+            impersonation=(ImpersonationRule("imp-1", "chief@corp.com", "chief@corp.com", False),)
         ),
-        message("x@evil.com", header='"ceo@corp.com" <x@evil.com>'),
+        message("x@evil.com", header='"chief@corp.com" <x@evil.com>'),
         Expect("MALICIOUS-BEC", "drop", (_impersonation(True), PROTECTED)),
         id="impersonation-address-as-display-name",
     ),

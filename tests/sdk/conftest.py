@@ -159,7 +159,7 @@ DOMAIN = {
     "ip_restrictions": [],
     "regions": ["GLOBAL"],
 }
-IMPERSONATION = {"name": "Chief Executive", "email": "ceo@example.com", "is_email_regex": False}
+IMPERSONATION = {"name": "Chief Executive", "email": "chief@example.com", "is_email_regex": False}
 SENDING_RESTRICTION = {"domain": "bank.example.com", "exclude": ["legacy.bank.example.com"]}
 TRUSTED_DOMAIN = {
     "pattern": "partner.example.com",

@@ -25,6 +25,8 @@ from mailpolicy.resources.common import (
 from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.validation import Rules, fail, pattern_problem
 
+# The role flags, each a list filter.
+FLAGS = ("is_trusted_sender", "is_acceptable_sender", "is_exempt_recipient", "verify_sender")
 ALIASES = {
     "is_sender": "is_trusted_sender",
     "is_spoof": "is_acceptable_sender",
@@ -46,9 +48,30 @@ class AllowPolicy(SettingsEntry):
 
     @classmethod
     def extra_indexes(cls) -> tuple[Index, ...]:
+        # Each equality filter leads an index that ends in the default order (created_at, id):
+        # its count reads only the matches, and its first page is the first entries of the
+        # index. Type and pattern together serve "IP entries by pattern", whose matches sit
+        # at one end of the pattern order.
         return (
             Index("ix_allow_policies_account_pattern", "account_id", "pattern", "id"),
-            Index("ix_allow_policies_account_type", "account_id", "pattern_type", "created_at"),
+            Index(
+                "ix_allow_policies_account_type",
+                "account_id",
+                "pattern_type",
+                "created_at",
+                "id",
+            ),
+            Index(
+                "ix_allow_policies_account_type_pattern",
+                "account_id",
+                "pattern_type",
+                "pattern",
+                "id",
+            ),
+            *(
+                Index(f"ix_allow_policies_account_{flag}", "account_id", flag, "created_at", "id")
+                for flag in FLAGS
+            ),
         )
 
 
@@ -136,12 +159,7 @@ class AllowPolicyListQuery(SearchableListQuery):
 def _filters(q: AllowPolicyListQuery) -> list[ColumnElement[bool]]:
     m = AllowPolicy
     conditions: list[ColumnElement[bool]] = []
-    for name in (
-        "is_exempt_recipient",
-        "is_trusted_sender",
-        "is_acceptable_sender",
-        "verify_sender",
-    ):
+    for name in FLAGS:
         value = getattr(q, name)
         if value is not None:
             conditions.append(getattr(m, name).is_(value))

@@ -32,9 +32,19 @@ class BlockedSender(SettingsEntry):
 
     @classmethod
     def extra_indexes(cls) -> tuple[Index, ...]:
+        # As for allow policies: the type filter in the default order, and by pattern.
         return (
             Index("ix_block_senders_account_pattern", "account_id", "pattern", "id"),
-            Index("ix_block_senders_account_type", "account_id", "pattern_type", "created_at"),
+            Index(
+                "ix_block_senders_account_type", "account_id", "pattern_type", "created_at", "id"
+            ),
+            Index(
+                "ix_block_senders_account_type_pattern",
+                "account_id",
+                "pattern_type",
+                "pattern",
+                "id",
+            ),
         )
 
 

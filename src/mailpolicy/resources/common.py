@@ -39,7 +39,12 @@ class SettingsEntry(Entity):
     def __table_args__(cls) -> tuple[Any, ...]:
         name = cls.__tablename__
         return (
-            Index(f"uq_{name}_account_dedupe", "account_id", "dedupe_key", unique=True),
+            # dedupe_key first: the index answers "does this account hold this entry?" all the
+            # same, and never offers itself for a whole-account read. Led by account_id, it
+            # was SQLite's pick for lists whose filter no index serves (search, the "contains"
+            # filters), and its random key order turned that read into random page accesses,
+            # about ten times slower than reading by creation time.
+            Index(f"uq_{name}_account_dedupe", "dedupe_key", "account_id", unique=True),
             Index(f"ix_{name}_account_created", "account_id", "created_at", "id"),
             *cls.extra_indexes(),
         )

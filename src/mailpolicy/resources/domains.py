@@ -94,10 +94,22 @@ class ProtectedDomain(SettingsEntry):
 
     @classmethod
     def extra_indexes(cls) -> tuple[Index, ...]:
+        # Equality filters lead indexes ending in the default order (created_at, id), so a
+        # filtered first page is read in order. allowed_delivery_mode is a "contains" test on
+        # delivery_modes and reads every domain of the account.
         return (
             Index("ix_domains_account_domain", "account_id", "domain", "id"),
-            Index("ix_domains_account_status", "account_id", "status", "created_at"),
-            Index("ix_domains_account_integration", "account_id", "integration_id"),
+            Index("ix_domains_account_status", "account_id", "status", "created_at", "id"),
+            Index(
+                "ix_domains_account_integration", "account_id", "integration_id", "created_at", "id"
+            ),
+            Index(
+                "ix_domains_account_active_mode",
+                "account_id",
+                "active_delivery_mode",
+                "created_at",
+                "id",
+            ),
         )
 
     @property
