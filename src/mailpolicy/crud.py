@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func, or_, select
@@ -321,6 +321,4 @@ def make_router(spec: ResourceSpec) -> APIRouter:
 
 
 def _id_path(spec: ResourceSpec) -> Any:
-    from fastapi import Path
-
     return Path(alias=spec.id_param, description=f"The {spec.noun} identifier.")
