@@ -38,7 +38,8 @@ def render(
 
 
 def _pointer(loc: Sequence[int | str]) -> str:
-    return "".join(f"/{part}" for part in loc)
+    # RFC 6901: a name holding "~" or "/" (an unknown field a client sent, say) is escaped.
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in loc)
 
 
 def _label(loc: Sequence[int | str]) -> str:

@@ -216,3 +216,9 @@ def test_per_page_limits_are_inclusive(api: Api, resource: Resource) -> None:
         response = api.get(resource.path, params={"per_page": per_page})
         assert response.status_code == 200, response.text
         assert response.json()["result_info"]["per_page"] == per_page
+
+
+def test_unknown_field_names_are_escaped_in_pointers(api: Api) -> None:
+    # RFC 6901 escaping, checked on a body that refuses unknown fields.
+    response = api.post("url_ignore_patterns", json={"pattern": "x", "a/b~c": 1})
+    assert_error(response, 400, pointer="/a~1b~0c")

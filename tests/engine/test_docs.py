@@ -116,7 +116,9 @@ EXAMPLES = [
     ),
     pytest.param(
         _verdict(
-            _message("exec.office@freemail.example", '"  jane   DOE" <exec.office@freemail.example>'),
+            _message(
+                "exec.office@freemail.example", '"  jane   DOE" <exec.office@freemail.example>'
+            ),
             impersonation=[ImpersonationRule("i-jane", "Jane Doe", "jane.doe@corp.example", False)],
         ),
         id="step-5",
