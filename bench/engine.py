@@ -42,8 +42,10 @@ from mailpolicy.engine import (
 )
 from mailpolicy.engine.naive import build_naive, evaluate_naive
 
+# Run as `python bench/<name>.py`: this folder is on sys.path.
+from report import DOCS, cpu_model, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Policy engine"
 
 TLDS = ("com", "net", "org", "io", "de", "co.uk", "fr", "nl")
@@ -451,35 +453,6 @@ def _mib(value: int) -> str:
     return f"{value / (1 << 20):,.0f} MiB"
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def write_section(text: str) -> None:
-    """Replace the engine section of docs/benchmarks.md, keeping every other section."""
-    existing = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    lines = existing.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        body = existing.rstrip("\n") + "\n\n" + text
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        before = "\n".join(lines[:start]).rstrip("\n")
-        after = "\n".join(lines[end:])
-        body = (before + "\n\n" if before else "") + text + ("\n" + after if after else "")
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(body.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -533,7 +506,7 @@ def main() -> None:
         SECTION,
         "",
         f"Measured {datetime.date.today().isoformat()} by `bench/engine.py{flags}` on"
-        f" {os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}, one core"
+        f" {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, one core"
         f" (load average {load:.1f} when the run started).",
         "",
         f"Engine build: {_engine_build()}.",
@@ -574,7 +547,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"written to {DOCS.relative_to(ROOT)}")
 
 

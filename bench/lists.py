@@ -46,8 +46,10 @@ from mailpolicy.crud import FEW_MATCHES, ResourceSpec, _dedupe_key
 from mailpolicy.db import Database, make_engine
 from mailpolicy.resources import allow_policies, block_senders, domains
 
+# Run as `python bench/<name>.py`: this folder is on sys.path.
+from report import DOCS, cpu_model, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Settings API lists"
 SETTINGS_PATH = "/client/v4/accounts/{account}/email-security/settings/{resource}"
 # The account names carry the data generator's version: a file built by another version of
@@ -662,17 +664,6 @@ def measure_floors(
 # ---- reporting ------------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _query(params: dict[str, str | int]) -> str:
     if not params:
         return ""
@@ -758,24 +749,6 @@ def summary(results: list[Result], floors: Floors) -> list[str]:
     return lines
 
 
-def write_section(text: str) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md, keeping every other section."""
-    existing = DOCS.read_text(encoding="utf-8") if DOCS.exists() else "# Benchmarks\n"
-    lines = existing.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        body = existing.rstrip("\n") + "\n\n" + text
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        before = "\n".join(lines[:start]).rstrip("\n")
-        after = "\n".join(lines[end:])
-        body = (before + "\n\n" if before else "") + text + ("\n" + after if after else "")
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(body.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 entries, 5 runs: a smoke run")
@@ -833,7 +806,7 @@ def main() -> None:
     )
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"written to {DOCS.relative_to(ROOT)}")
 
 
@@ -853,7 +826,7 @@ def report(
         SECTION,
         "",
         f"Measured {dt.date.today().isoformat()} by `bench/lists.py{flags}` on {os.cpu_count()}"
-        f" CPUs ({_cpu_model()}), Python {platform.python_version()}, SQLite"
+        f" CPUs ({cpu_model()}), Python {platform.python_version()}, SQLite"
         f" {sqlite3.sqlite_version} (load average {load:.1f} when the run started).",
         "",
         f"Data: one account holding {sizes.entries:,} allow policies, {sizes.entries:,} blocked"
