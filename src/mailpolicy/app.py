@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailpolicy import __version__, evaluation, handlers
 from mailpolicy.config import Settings
@@ -17,6 +18,26 @@ from mailpolicy.snapshot import SnapshotCache
 from mailpolicy.validation import Rules
 
 API_PREFIX = "/client/v4"
+
+
+# Bodies are always JSON here; `curl -d` labels them form data unless told otherwise, and a
+# request should not fail over a label.
+_RELABELLED = {b"", b"application/x-www-form-urlencoded", b"text/plain"}
+
+
+class JsonBodies:
+    """ASGI middleware: a body sent without a JSON content type is read as JSON."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in {"POST", "PUT", "PATCH", "DELETE"}:
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            given = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+            if given.split(b";")[0].strip().lower() in _RELABELLED:
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
 
 
 def create_api(database: Database, rules: Rules) -> FastAPI:
@@ -32,6 +53,7 @@ def create_api(database: Database, rules: Rules) -> FastAPI:
     api.state.db = database
     api.state.rules = rules
     api.state.snapshots = SnapshotCache()
+    api.add_middleware(JsonBodies)
     handlers.install(api)
     for spec, extra in REGISTRY:
         if extra is not None:

@@ -222,3 +222,21 @@ def test_unknown_field_names_are_escaped_in_pointers(api: Api) -> None:
     # RFC 6901 escaping, checked on a body that refuses unknown fields.
     response = api.post("url_ignore_patterns", json={"pattern": "x", "a/b~c": 1})
     assert_error(response, 400, pointer="/a~1b~0c")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        pytest.param(None, id="none"),
+        pytest.param("application/x-www-form-urlencoded", id="curl-d-default"),
+        pytest.param("text/plain; charset=utf-8", id="text"),
+    ],
+)
+def test_json_bodies_are_read_whatever_their_label(api: Api, content_type: str | None) -> None:
+    headers = dict(api.tenant.write)
+    if content_type is not None:
+        headers["content-type"] = content_type
+    body = b'{"pattern": "labelled.example", "pattern_type": "DOMAIN", "is_regex": false}'
+    response = api.post("block_senders", content=body, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["result"]["pattern"] == "labelled.example"
