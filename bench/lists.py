@@ -121,11 +121,22 @@ def _comment(rnd: random.Random, serial: int) -> str | None:
     return f"ticket {serial} ({rnd.choice(WORDS)} team)" if rnd.random() < 0.3 else None
 
 
-def allow_policy_rows(account_id: str, count: int, seed: int) -> Iterator[Rows]:
+def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[Rows]:
+    """Rows in batches of CHUNK, the size one executemany insert takes well."""
+    chunk: Rows = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def allow_policy_rows(account_id: str, count: int, seed: int) -> Iterator[dict[str, Any]]:
     """Each policy sets exactly one of the three roles, as the dashboard does; a third also
     verify the sender."""
     rnd = random.Random(seed)
-    chunk: Rows = []
     for serial, created in enumerate(_timeline(count, rnd)):
         pattern, pattern_type, is_regex = _pattern(rnd, serial)
         role = rnd.random()
@@ -143,17 +154,11 @@ def allow_policy_rows(account_id: str, count: int, seed: int) -> Iterator[Rows]:
             "verify_sender": rnd.random() < 0.3,
             "comments": _comment(rnd, serial),
         }
-        chunk.append(_keyed(allow_policies.SPEC, row))
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+        yield _keyed(allow_policies.SPEC, row)
 
 
-def block_sender_rows(account_id: str, count: int, seed: int) -> Iterator[Rows]:
+def block_sender_rows(account_id: str, count: int, seed: int) -> Iterator[dict[str, Any]]:
     rnd = random.Random(seed)
-    chunk: Rows = []
     for serial, created in enumerate(_timeline(count, rnd)):
         pattern, pattern_type, is_regex = _pattern(rnd, serial)
         row = {
@@ -166,18 +171,12 @@ def block_sender_rows(account_id: str, count: int, seed: int) -> Iterator[Rows]:
             "is_regex": is_regex,
             "comments": _comment(rnd, serial),
         }
-        chunk.append(_keyed(block_senders.SPEC, row))
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+        yield _keyed(block_senders.SPEC, row)
 
 
-def domain_rows(account_id: str, count: int, seed: int) -> Iterator[Rows]:
+def domain_rows(account_id: str, count: int, seed: int) -> Iterator[dict[str, Any]]:
     """Mostly active domains delivered directly or by BCC; a few pending, failed or journaled."""
     rnd = random.Random(seed)
-    chunk: Rows = []
     for serial, created in enumerate(_timeline(count, rnd)):
         modes = rnd.choices(
             (["DIRECT"], ["BCC"], ["DIRECT", "BCC"], ["JOURNAL"], ["API", "RETRO_SCAN"]),
@@ -209,12 +208,7 @@ def domain_rows(account_id: str, count: int, seed: int) -> Iterator[Rows]:
             "verification_token": None if status == "active" else f"{rnd.getrandbits(128):032x}",
             "authorized_at": created if status == "active" else None,
         }
-        chunk.append(_keyed(domains.SPEC, row))
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+        yield _keyed(domains.SPEC, row)
 
 
 def _keyed(spec: ResourceSpec, row: dict[str, Any]) -> dict[str, Any]:
@@ -274,7 +268,9 @@ def build(url: str, sizes: Sizes) -> tuple[str, str]:
             with Session(bind=conn) as session:
                 large = create_account(session, LARGE).id
                 small = create_account(session, SMALL).id
-            plan: list[tuple[ResourceSpec, Callable[[str, int, int], Iterator[Rows]], int]] = [
+            plan: list[
+                tuple[ResourceSpec, Callable[[str, int, int], Iterator[dict[str, Any]]], int]
+            ] = [
                 (allow_policies.SPEC, allow_policy_rows, sizes.entries),
                 (block_senders.SPEC, block_sender_rows, sizes.entries),
                 (domains.SPEC, domain_rows, sizes.domains),
@@ -283,7 +279,7 @@ def build(url: str, sizes: Sizes) -> tuple[str, str]:
                 table = cast(Table, spec.model.__table__)
                 for account_id, n, seed in ((large, count, 1), (small, SMALL_ENTRIES, 2)):
                     done = 0
-                    for chunk in rows(account_id, n, seed):
+                    for chunk in _chunks(rows(account_id, n, seed)):
                         conn.execute(insert(table), chunk)
                         done += len(chunk)
                         if done % 200_000 == 0:
