@@ -39,8 +39,9 @@ from sqlalchemy import Connection, Engine, Table, event, func, insert, select
 from sqlalchemy.orm import Session
 
 from mailpolicy import migrate
+from mailpolicy.accounts import Account, create_account
 from mailpolicy.app import create_app
-from mailpolicy.auth import Account, Permission, create_account, create_token
+from mailpolicy.auth import Permission, create_token
 from mailpolicy.config import Settings
 from mailpolicy.crud import FEW_MATCHES, ResourceSpec, _dedupe_key
 from mailpolicy.db import Database, make_engine

@@ -19,10 +19,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mailpolicy import migrate
+from mailpolicy.accounts import create_account
 from mailpolicy.app import create_app
-from mailpolicy.auth import Permission, create_account, create_key, create_token
+from mailpolicy.auth import Permission, create_key, create_token
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
+from mailpolicy.server import server_config
 
 SETTINGS_PATH = "/client/v4/accounts/{account}/email-security/settings"
 
@@ -196,7 +198,9 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
     """The app on a real socket (127.0.0.1 only), stopped when the test ends."""
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        server_config(
+            app, Settings(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

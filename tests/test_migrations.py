@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, inspect
 
+import mailpolicy.accounts
 import mailpolicy.auth
 import mailpolicy.resources  # registers every table on the metadata
 from mailpolicy import migrate
@@ -133,7 +134,7 @@ def test_data_survives_a_no_op_upgrade(url: str) -> None:
     application = create_app(settings)
     database: Database = application.state.db
     with database.transaction() as session:
-        account = mailpolicy.auth.create_account(session, "kept")
+        account = mailpolicy.accounts.create_account(session, "kept")
         _, secret = mailpolicy.auth.create_token(
             session, account.id, mailpolicy.auth.Permission.WRITE
         )

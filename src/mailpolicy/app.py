@@ -13,6 +13,7 @@ from mailpolicy import __version__, evaluation, handlers
 from mailpolicy.config import Settings
 from mailpolicy.crud import make_router
 from mailpolicy.db import Database
+from mailpolicy.guard import Limits, RequestGuard
 from mailpolicy.resources import REGISTRY
 from mailpolicy.snapshot import SnapshotCache
 from mailpolicy.validation import Rules
@@ -49,6 +50,7 @@ def create_api(database: Database, rules: Rules) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        redirect_slashes=False,
     )
     api.state.db = database
     api.state.rules = rules
@@ -79,12 +81,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,
         lifespan=lifespan,
     )
     app.state.db = database
     app.state.rules = rules
     app.state.settings = settings
     handlers.install(app)
+    app.add_middleware(
+        RequestGuard,
+        database=database,
+        limits=Limits(max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout),
+    )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

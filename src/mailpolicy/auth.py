@@ -11,14 +11,15 @@ import enum
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from fastapi import Request
-from sqlalchemy import BigInteger, ForeignKey, Index, String, select, update
+from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from mailpolicy.accounts import require_account
 from mailpolicy.db import Base, UTCDateTime, new_id, utcnow
-from mailpolicy.errors import NotFound, Unauthorized
+from mailpolicy.errors import Unauthorized
 
 
 class Permission(enum.StrEnum):
@@ -30,17 +31,6 @@ PERMISSION_NAMES = {
     Permission.READ: "Cloud Email Security: Read",
     Permission.WRITE: "Cloud Email Security: Write",
 }
-
-
-class Account(Base):
-    __tablename__ = "accounts"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Bumped by every settings write, in the same transaction: policy replicas compare it to
-    # the version of their cached snapshot to know when to rebuild.
-    settings_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ApiToken(Base):
@@ -75,20 +65,6 @@ def digest(secret: str) -> str:
 
 
 # ---- administration (CLI) -------------------------------------------------------------------
-
-
-def create_account(session: Session, name: str = "default") -> Account:
-    account = Account(id=secrets.token_hex(16), name=name)
-    session.add(account)
-    session.flush()
-    return account
-
-
-def require_account(session: Session, account_id: str) -> Account:
-    account = session.get(Account, account_id)
-    if account is None:
-        raise NotFound(f"No account {account_id}.")
-    return account
 
 
 def create_token(
@@ -128,10 +104,11 @@ def create_key(
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: one grant per account the credential reaches."""
+    """Who is calling: one grant per account the credential reaches, and the credential's id."""
 
     grants: dict[str, Permission]
     kind: str
+    actor: str  # "token:<id>" or "key:<id>": names the credential, never its secret
 
 
 def _bearer(session: Session, header: str) -> Principal:
@@ -144,7 +121,7 @@ def _bearer(session: Session, header: str) -> Principal:
     )
     if token is None or not hmac.compare_digest(token.secret_hash, hashed):
         raise Unauthorized("Invalid API token.")
-    return Principal({token.account_id: Permission(token.permission)}, "token")
+    return Principal({token.account_id: Permission(token.permission)}, "token", f"token:{token.id}")
 
 
 def _legacy(session: Session, email: str | None, key: str | None) -> Principal:
@@ -152,48 +129,45 @@ def _legacy(session: Session, email: str | None, key: str | None) -> Principal:
         raise Unauthorized("X-Auth-Email and X-Auth-Key must be sent together.")
     hashed = digest(key.strip())
     keys = session.scalars(
-        select(ApiKey).where(ApiKey.email == email.strip().lower(), ApiKey.revoked_at.is_(None))
+        select(ApiKey)
+        .where(ApiKey.email == email.strip().lower(), ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.created_at, ApiKey.id)
     ).all()
     grants: dict[str, Permission] = {}
+    actor = ""
     for row in keys:
         # Compare against every key of the address so timing does not reveal which one matched.
         if hmac.compare_digest(row.secret_hash, hashed):
+            actor = actor or f"key:{row.id}"
             granted = Permission(row.permission)
             if grants.get(row.account_id) != Permission.WRITE:
                 grants[row.account_id] = granted
     if not grants:
         raise Unauthorized("Invalid X-Auth-Email or X-Auth-Key.")
-    return Principal(grants, "key")
+    return Principal(grants, "key", actor)
 
 
-def authenticate(session: Session, request: Request) -> Principal:
-    headers = request.headers
-    authorization = headers.get("authorization")
-    if authorization:
-        return _bearer(session, authorization)
-    email, key = headers.get("x-auth-email"), headers.get("x-auth-key")
-    if email or key:
-        return _legacy(session, email, key)
+def require_credentials(headers: Mapping[str, str]) -> None:
+    """Refuse a request that carries no credential at all, without touching the database."""
+    if headers.get("authorization") or headers.get("x-auth-email") or headers.get("x-auth-key"):
+        return
     raise Unauthorized(
         "Authentication required: send 'Authorization: Bearer <API token>', "
         "or X-Auth-Email and X-Auth-Key."
     )
 
 
+def authenticate(session: Session, headers: Mapping[str, str]) -> Principal:
+    """The principal behind a request's headers (lowercase names); raises Unauthorized."""
+    require_credentials(headers)
+    authorization = headers.get("authorization")
+    if authorization:
+        return _bearer(session, authorization)
+    return _legacy(session, headers.get("x-auth-email"), headers.get("x-auth-key"))
+
+
 @dataclass(frozen=True, slots=True)
 class AccountContext:
     account_id: str
     permission: Permission
-
-
-def bump_settings_version(session: Session, account_id: str) -> None:
-    session.execute(
-        update(Account)
-        .where(Account.id == account_id)
-        .values(settings_version=Account.settings_version + 1)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def settings_version(session: Session, account_id: str) -> int:
-    return session.scalar(select(Account.settings_version).where(Account.id == account_id)) or 0
+    actor: str

@@ -19,16 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailpolicy import migrate
-from mailpolicy.auth import (
-    Account,
-    ApiKey,
-    ApiToken,
-    Permission,
-    create_account,
-    create_key,
-    create_token,
-    require_account,
-)
+from mailpolicy.accounts import Account, create_account, require_account
+from mailpolicy.auth import ApiKey, ApiToken, Permission, create_key, create_token
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, utcnow
 from mailpolicy.errors import ApiError
@@ -94,15 +86,14 @@ def serve(
     import uvicorn
 
     from mailpolicy.app import create_app
+    from mailpolicy.server import server_config
 
     settings = Settings()
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings.model_copy(update=overrides)
     migrate.upgrade(settings.database_url)
     _bootstrap(settings)
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
-    )
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
 
 
 def _bootstrap(settings: Settings) -> None:

@@ -26,3 +26,27 @@ class Settings(BaseSettings):
         description="Admit private (RFC 1918, unique-local) ranges in IP patterns.",
     )
     log_level: str = "info"
+    max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        le=1 << 30,
+        description="Largest request body accepted; larger ones are refused with 413 unread.",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds a connection may take to send a request's headers.",
+    )
+    keepalive_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds an idle keep-alive connection is kept open.",
+    )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a client may take to send a request's body.",
+    )

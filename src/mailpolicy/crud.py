@@ -19,9 +19,9 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from mailpolicy.auth import bump_settings_version
+from mailpolicy.accounts import bump_settings_version
 from mailpolicy.db import Entity, utcnow
-from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess
+from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
 from mailpolicy.envelope import ERROR_RESPONSES, ok, ok_list
 from mailpolicy.errors import ApiError, Conflict, NotFound
 from mailpolicy.schemas import ListQuery, SearchableListQuery, batch_model
@@ -64,10 +64,13 @@ def _dedupe_key(spec: ResourceSpec, row: Row) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def get_entry(session: Session, spec: ResourceSpec, account_id: str, entry_id: str) -> Row:
-    row = session.scalar(
-        select(spec.model).where(spec.model.account_id == account_id, spec.model.id == entry_id)
-    )
+def get_entry(
+    session: Session, spec: ResourceSpec, account_id: str, entry_id: str, *, lock: bool = False
+) -> Row:
+    """One entry of the account; `lock` holds its row until the transaction ends (PostgreSQL;
+    a SQLite write transaction already holds the whole database)."""
+    query = select(spec.model).where(spec.model.account_id == account_id, spec.model.id == entry_id)
+    row = session.scalar(query.with_for_update() if lock else query)
     if row is None:
         raise NotFound(f"No {spec.noun} with id {entry_id} in this account.")
     return row
@@ -125,7 +128,9 @@ def update_entry(
     values: Values,
     rules: Rules,
 ) -> Row:
-    row = get_entry(session, spec, account_id, entry_id)
+    # Locked: the merged entry is validated against the row as it is now, not as another
+    # writer is about to leave it.
+    row = get_entry(session, spec, account_id, entry_id, lock=True)
     _apply(session, spec, row, spec.to_columns(values), rules)
     _flush(session, spec)
     return row
@@ -143,7 +148,7 @@ def replace_values(model: type[BaseModel], body: BaseModel) -> Values:
 
 
 def delete_entry(session: Session, spec: ResourceSpec, account_id: str, entry_id: str) -> str:
-    row = get_entry(session, spec, account_id, entry_id)
+    row = get_entry(session, spec, account_id, entry_id, lock=True)
     session.delete(row)
     bump_settings_version(session, account_id)
     session.flush()
@@ -275,7 +280,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
     @router.post("", status_code=201, summary=summary("create"), **common)
     def create(
         access: WriteAccess,
-        session: SessionDep,
+        session: WriteSessionDep,
         rules: RulesDep,
         body: create_body,  # type: ignore[valid-type]
     ) -> JSONResponse:
@@ -284,7 +289,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
 
     def batch_(
         access: WriteAccess,
-        session: SessionDep,
+        session: WriteSessionDep,
         rules: RulesDep,
         body: batch_body,  # type: ignore[valid-type]
     ) -> JSONResponse:
@@ -302,7 +307,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
     @router.patch(item, summary=summary("edit"), **common)
     def edit(
         access: WriteAccess,
-        session: SessionDep,
+        session: WriteSessionDep,
         rules: RulesDep,
         body: update_body,  # type: ignore[valid-type]
         entry_id: str = _id_path(spec),
@@ -313,7 +318,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
 
     @router.delete(item, summary=summary("delete"), **common)
     def delete(
-        access: WriteAccess, session: SessionDep, entry_id: str = _id_path(spec)
+        access: WriteAccess, session: WriteSessionDep, entry_id: str = _id_path(spec)
     ) -> JSONResponse:
         return ok({"id": delete_entry(session, spec, access.account_id, entry_id)})
 

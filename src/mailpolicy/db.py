@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, String, create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -75,6 +75,10 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # The driver would begin a transaction only before its first write, so the reads
+        # before it saw whatever was committed at each moment. Transactions are begun
+        # explicitly instead (below).
+        dbapi_connection.isolation_level = None
         # WAL lets readers proceed while a writer commits; foreign keys are off by default.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -83,21 +87,47 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Connection) -> None:
+        # A read transaction sees one snapshot from its first statement to its end (WAL). A
+        # write transaction takes the write lock before it reads anything, so what it reads,
+        # checks and writes cannot be changed underneath it by another writer.
+        if conn.get_execution_options().get(MODE) == READ:
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
     return engine
 
 
+MODE = "mailpolicy_mode"
+READ = "read"
+WRITE = "write"
+
+
 class Database:
-    """One engine and its session factory, owned by the application."""
+    """One engine and its session factories, owned by the application."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads see one snapshot (a list's count and its page agree); on PostgreSQL that is
+        # REPEATABLE READ. Writes lock what they change: the write lock on SQLite, the row
+        # (SELECT ... FOR UPDATE) on PostgreSQL.
+        read_options: dict[str, Any] = {MODE: READ}
+        if self.engine.dialect.name == "postgresql":
+            read_options["isolation_level"] = "REPEATABLE READ"
+        self.readers = sessionmaker(
+            self.engine.execution_options(**read_options), expire_on_commit=False
+        )
+        self.writers = sessionmaker(
+            self.engine.execution_options(**{MODE: WRITE}), expire_on_commit=False
+        )
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, write: bool = True) -> Iterator[Session]:
         """The caller owns the transaction: commit when its block ends, roll back if it raises."""
-        with self.sessions() as session:
+        with (self.writers if write else self.readers)() as session:
             try:
                 yield session
                 session.commit()

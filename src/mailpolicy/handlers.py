@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -89,6 +89,19 @@ def validation_items(errors: Sequence[Any]) -> list[ErrorItem]:
 
 
 CANDIDATE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def serves(routes: Sequence[BaseRoute], scope: MutableMapping[str, Any]) -> bool:
+    """Whether some route serves this request's path and method (looking inside mounts)."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match != Match.FULL:
+            continue
+        if not isinstance(route, Mount):
+            return True
+        if serves(route.routes, {**scope, **child}):
+            return True
+    return False
 
 
 def _allowed_methods(routes: Sequence[BaseRoute], scope: dict[str, Any]) -> set[str]:

@@ -17,6 +17,8 @@ from cloudflare import AsyncCloudflare, Cloudflare
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from mailpolicy.config import Settings
+from mailpolicy.server import server_config
 from tests.conftest import LiveServer, Tenant
 
 
@@ -42,7 +44,9 @@ def _shared_server() -> Iterator[tuple[int, _CurrentApp]]:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(switch, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        server_config(
+            switch, Settings(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -20,10 +20,10 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from sqlalchemy import JSON, Boolean, ColumnElement, Index, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mailpolicy.auth import bump_settings_version
+from mailpolicy.accounts import bump_settings_version
 from mailpolicy.crud import ResourceSpec, get_entry, replace_values, update_entry
 from mailpolicy.db import UTCDateTime, utcnow
-from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess
+from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
 from mailpolicy.envelope import ERROR_RESPONSES, ok
 from mailpolicy.errors import NotFound, ValidationFailed
 from mailpolicy.resources.common import SettingsEntry, timestamps
@@ -329,7 +329,7 @@ DomainId = Annotated[str, Path(description="Domain identifier.")]
 @router.put("/{domain_id}", summary="Replace an email domain", responses=ERROR_RESPONSES)
 def replace_domain(
     access: WriteAccess,
-    session: SessionDep,
+    session: WriteSessionDep,
     rules: RulesDep,
     domain_id: DomainId,
     body: DomainReplace,
@@ -349,14 +349,14 @@ def replace_domain(
 )
 def bulk_delete(
     access: WriteAccess,
-    session: SessionDep,
+    session: WriteSessionDep,
     body: Annotated[list[IdRef], BodyParam(min_length=1)],
 ) -> JSONResponse:
     """Deprecated; use the batch endpoint. All or nothing: one unknown id deletes nothing."""
     rows = []
     for index, ref in enumerate(body):
         try:
-            rows.append(get_entry(session, SPEC, access.account_id, ref.id))
+            rows.append(get_entry(session, SPEC, access.account_id, ref.id, lock=True))
         except NotFound as exc:
             raise NotFound(f"[{index}]: {exc}", pointer=f"/{index}/id") from None
     for row in rows:

@@ -1,0 +1,208 @@
+"""What every HTTP request passes before the application sees it.
+
+In order: a request framed two ways (Content-Length and Transfer-Encoding) is refused and its
+connection closed, since the two could disagree about where the next request starts (RFC 9112
+section 6.1); a trailing slash is dropped, so `/block_senders/` is `/block_senders`; a declared
+body over the limit is refused before a byte of it is read; API requests are authenticated
+from their headers alone; and only then is the body read, up to the limit and within a
+deadline, whether its length was declared or it arrives in chunks.
+
+Refusals are v4 failure envelopes. A refusal sent before the body was read closes the
+connection, so the server never reads (or parses) the rest of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mailpolicy.auth import Principal, authenticate, require_credentials
+from mailpolicy.db import Database
+from mailpolicy.errors import (
+    CODE_BAD_FRAMING,
+    CODE_TIMEOUT,
+    CODE_TOO_LARGE,
+    ApiError,
+    ErrorItem,
+    Unauthorized,
+)
+from mailpolicy.handlers import render, serves
+
+# Requests under this path carry credentials; everything else (health, the API's own document)
+# is public.
+AUTHENTICATED_PREFIX = "/client/v4/accounts/"
+_PRINCIPAL = "mailpolicy.principal"
+_CLOSE = {"connection": "close"}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int
+    body_timeout: float
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.item = ErrorItem(code, message, "")
+
+
+class _ClientGone(Exception):
+    pass
+
+
+def principal_of(scope: Scope) -> Principal:
+    """The principal the guard authenticated for this request."""
+    principal: Principal | None = scope.get("state", {}).get(_PRINCIPAL)
+    if principal is None:
+        raise Unauthorized("Authentication required.")
+    return principal
+
+
+def _header_map(scope: Scope) -> dict[str, str]:
+    # ASGI servers give header names in lowercase; a repeated header keeps its first value.
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
+def _without_trailing_slash(scope: Scope) -> Scope:
+    path: str = scope["path"]
+    if len(path) <= 1 or not path.endswith("/"):
+        return scope
+    trimmed = path.rstrip("/") or "/"
+    raw: bytes = scope.get("raw_path") or path.encode("utf-8")
+    return {**scope, "path": trimmed, "raw_path": raw.rstrip(b"/") or b"/"}
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands over the body already read, then waits as the server's would."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+class RequestGuard:
+    """ASGI middleware: framing, trailing slashes, body limits and authentication (see above)."""
+
+    def __init__(self, app: ASGIApp, *, database: Database, limits: Limits) -> None:
+        self.app = app
+        self.database = database
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _header_map(scope)
+        chunked = "transfer-encoding" in headers
+        try:
+            declared = self._declared_length(headers, chunked)
+        except _Refused as refused:
+            await self._refuse(scope, receive, send, refused.status, [refused.item], _CLOSE)
+            return
+        has_body = chunked or bool(declared)
+        scope = _without_trailing_slash(scope)
+        # Only a request some operation serves needs credentials: an unknown path is a 404
+        # and a wrong method a 405 for everyone, as the application answers them.
+        if scope["path"].startswith(AUTHENTICATED_PREFIX) and serves(scope["app"].routes, scope):
+            try:
+                principal = await self._authenticate(headers)
+            except ApiError as exc:
+                extra = _CLOSE if has_body else {}
+                await self._refuse(scope, receive, send, exc.status, exc.items, extra)
+                return
+            scope.setdefault("state", {})[_PRINCIPAL] = principal
+        if has_body:
+            try:
+                body = await self._read_body(receive)
+            except _Refused as refused:
+                await self._refuse(scope, receive, send, refused.status, [refused.item], _CLOSE)
+                return
+            except _ClientGone:
+                return
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send)
+
+    def _declared_length(self, headers: Mapping[str, str], chunked: bool) -> int | None:
+        declared = headers.get("content-length")
+        if declared is None:
+            return None
+        if chunked:
+            raise _Refused(
+                400,
+                CODE_BAD_FRAMING,
+                "A request may not carry both Content-Length and Transfer-Encoding.",
+            )
+        if not declared.strip().isdigit():
+            raise _Refused(400, CODE_BAD_FRAMING, "Content-Length must be a whole number.")
+        length = int(declared)
+        if length > self.limits.max_body_bytes:
+            raise self._too_large()
+        return length
+
+    async def _authenticate(self, headers: Mapping[str, str]) -> Principal:
+        require_credentials(headers)  # no credential at all: refused without a database trip
+        return await anyio.to_thread.run_sync(self._lookup, headers)
+
+    def _lookup(self, headers: Mapping[str, str]) -> Principal:
+        with self.database.transaction(write=False) as session:
+            return authenticate(session, headers)
+
+    def _too_large(self) -> _Refused:
+        limit = self.limits.max_body_bytes
+        return _Refused(
+            413,
+            CODE_TOO_LARGE,
+            f"The request body is larger than {limit:,} bytes, the most this server accepts "
+            "(MAILPOLICY_MAX_BODY_BYTES).",
+        )
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with anyio.fail_after(self.limits.body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _ClientGone
+                    chunk: bytes = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.limits.max_body_bytes:
+                        raise self._too_large()
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise _Refused(
+                408,
+                CODE_TIMEOUT,
+                f"The request body did not arrive within {self.limits.body_timeout:g} seconds "
+                "(MAILPOLICY_BODY_TIMEOUT).",
+            ) from None
+
+    @staticmethod
+    async def _refuse(
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        items: Any,
+        headers: Mapping[str, str],
+    ) -> None:
+        response = render(status, items, dict(headers))
+        await response(scope, receive, send)
