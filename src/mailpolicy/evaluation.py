@@ -22,6 +22,10 @@ DkimResult = Literal["pass", "fail", "neutral", "none", "policy", "temperror", "
 DmarcResult = Literal["pass", "fail", "none"]
 FindingKind = Literal["content", "recent_domain", "lookalike_domain"]
 FindingDisposition = Literal["MALICIOUS", "MALICIOUS-BEC", "SUSPICIOUS", "SPAM", "SPOOF", "BULK"]
+# A Subject longer than this is not a header any mail system would pass on; the text is
+# bounded by the request body limit as well.
+MAX_SUBJECT = 16_384
+MAX_TEXT = 1_000_000
 
 
 def _address(value: str) -> str:
@@ -94,6 +98,14 @@ class MessageBody(Body):
     tls: TLSBody | None = None
     auth: AuthBody = Field(default_factory=AuthBody)
     findings: list[FindingBody] = Field(default_factory=list, max_length=100)
+    subject: str | None = Field(
+        default=None, max_length=MAX_SUBJECT, description="The decoded Subject header."
+    )
+    body: str | None = Field(
+        default=None,
+        max_length=MAX_TEXT,
+        description="The message's text (its text parts, decoded), for content policies.",
+    )
 
     def to_message(self) -> Message:
         return Message(
@@ -111,6 +123,8 @@ class MessageBody(Body):
                 dmarc=self.auth.dmarc,
             ),
             findings=tuple(Finding(f.kind, f.disposition, f.domain) for f in self.findings),
+            subject=self.subject,
+            body=self.body,
         )
 
 

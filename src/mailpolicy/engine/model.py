@@ -137,6 +137,9 @@ class Message:
     tls: TLSInfo | None = None
     auth: AuthResults = AuthResults()
     findings: tuple[Finding, ...] = ()
+    # What content policies read: the decoded Subject and the message's text.
+    subject: str | None = None
+    body: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
