@@ -257,7 +257,7 @@ def generate_settings(total: int, regexes: int, seed: int = 1) -> Settings:
     for _ in range(n_domains):
         serial += 1
         drop = tuple(d for d in DISPOSITIONS if rnd.random() < 0.4)
-        status = "active" if rnd.random() < 0.9 else "pending"
+        status = "ACTIVE" if rnd.random() < 0.9 else "PENDING"
         settings.domains.append(
             ProtectedDomainRule(f"domain-{serial}", f"corp{serial}.com", status, drop)
         )

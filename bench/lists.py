@@ -183,7 +183,7 @@ def domain_rows(account_id: str, count: int, seed: int) -> Iterator[dict[str, An
             (["DIRECT"], ["BCC"], ["DIRECT", "BCC"], ["JOURNAL"], ["API", "RETRO_SCAN"]),
             weights=(50, 25, 15, 7, 3),
         )[0]
-        status = rnd.choices(("active", "pending", "failed", "timeout"), weights=(90, 7, 2, 1))[0]
+        status = rnd.choices(("ACTIVE", "PENDING", "FAILED", "TIMEOUT"), weights=(90, 7, 2, 1))[0]
         row = {
             "id": _uuid(rnd),
             "account_id": account_id,
@@ -202,12 +202,12 @@ def domain_rows(account_id: str, count: int, seed: int) -> Iterator[dict[str, An
             "require_tls_outbound": None,
             "transport": f"smtp://mx{serial % 10}.{rnd.choice(WORDS)}.net" if serial % 4 else None,
             "status": status,
-            "spf_status": "pass" if status == "active" else "none",
-            "dmarc_status": "pass" if status == "active" else "none",
+            "spf_status": "pass" if status == "ACTIVE" else "none",
+            "dmarc_status": "pass" if status == "ACTIVE" else "none",
             "inbox_provider": None,
             "o365_tenant_id": None,
-            "verification_token": None if status == "active" else f"{rnd.getrandbits(128):032x}",
-            "authorized_at": created if status == "active" else None,
+            "verification_token": None if status == "ACTIVE" else f"{rnd.getrandbits(128):032x}",
+            "authorized_at": created if status == "ACTIVE" else None,
         }
         yield _keyed(domains.SPEC, row)
 

@@ -155,3 +155,30 @@ def test_data_survives_a_no_op_upgrade(url: str) -> None:
             assert listed.json()["result"] == [created.json()["result"]]
     finally:
         database.dispose()
+
+
+def test_domain_status_moves_to_capitals_and_back(url: str, engine: Engine) -> None:
+    """0004: statuses stored lowercase by earlier versions answer in the SDKs' capitals."""
+    migrate.upgrade(url, "0003")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO accounts (id, name, created_at) VALUES ('a', 'a', '2026-01-01')"
+        )
+        for n, status in enumerate(("pending", "active", "timeout", None)):
+            conn.exec_driver_sql(
+                "INSERT INTO domains (id, account_id, created_at, modified_at, dedupe_key, domain,"
+                " delivery_modes, drop_dispositions, regions, ip_restrictions, lookback_hops,"
+                " status) VALUES (?, 'a', '2026-01-01', '2026-01-01', ?, ?, ',DIRECT,', '[]',"
+                " '[]', '[]', 1, ?)",
+                (f"d{n}", f"k{n}", f"d{n}.example", status),
+            )
+
+    def statuses() -> list[str | None]:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT status FROM domains ORDER BY id").all()
+        return [row[0] for row in rows]
+
+    migrate.upgrade(url, "0004")
+    assert statuses() == ["PENDING", "ACTIVE", "TIMEOUT", None]
+    migrate.downgrade(url, "0003")
+    assert statuses() == ["pending", "active", "timeout", None]

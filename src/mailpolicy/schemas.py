@@ -81,6 +81,6 @@ def batch_model(
         fields["puts"] = (list[with_id(put, f"{name}Put")], Field(max_length=1000))  # type: ignore[misc]
     if post is not None:
         fields["posts"] = (list[post], Field(max_length=1000))  # type: ignore[valid-type]
-    # A deletes-only batch refuses other arrays rather than silently ignoring them.
-    base = Body if post is not None else StrictBody
-    return create_model(f"{name}Batch", __base__=base, **fields)
+    # Unknown fields are ignored, as in every other body (Cloudflare's own schema says so for
+    # the deletes-only batch too).
+    return create_model(f"{name}Batch", __base__=Body, **fields)

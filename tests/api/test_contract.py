@@ -251,7 +251,7 @@ RESOURCES: tuple[Resource, ...] = (
                 _one_of("domain"),
             ),
             equals("integration_id", INTEGRATION_A, INTEGRATION_B),
-            equals("status", "pending", "active"),
+            equals("status", "PENDING", "ACTIVE"),
         ),
         orderings=("domain", "created_at"),
         search=("domain", "transport"),

@@ -51,7 +51,7 @@ def ids(api: Api, **params: Any) -> list[str]:
 def test_created_domain_is_pending_and_lowercase(api: Api) -> None:
     created = api.create(PATH, domain_body("Mixed.Example.COM"))
     assert created["domain"] == "mixed.example.com"
-    assert created["status"] == "pending"
+    assert created["status"] == "PENDING"
     assert created["spf_status"] == created["spf_status"].lower()
     assert created["dmarc_status"] == created["dmarc_status"].lower()
     assert created["spf_status"] in {"none", "good", "neutral", "open", "invalid"}
@@ -63,9 +63,10 @@ def test_created_domain_is_pending_and_lowercase(api: Api) -> None:
         "integration_id",
         "require_tls_inbound",
         "require_tls_outbound",
-        "transport",
     ):
         assert created[name] is None, name
+    # A string in the current SDKs' schema: "" rather than null when none is set.
+    assert created["transport"] == ""
 
 
 def test_null_lookback_hops_on_create_means_the_default(api: Api) -> None:
@@ -105,7 +106,7 @@ def test_verification_gives_the_txt_record(api: Api) -> None:
     assert info["txt_record_name"] == "_cf-email-sec-challenge.verify.example.com"
     assert isinstance(info["txt_record_value"], str)
     assert info["txt_record_value"]
-    assert info["status"] == "pending"
+    assert info["status"] == "PENDING"
     assert "last_checked_at" in info
     # Each domain gets its own token.
     other = api.create(PATH, domain_body("verify2.example.com"))
@@ -125,7 +126,7 @@ def test_activated_domain_needs_no_txt_record(api: Api, app: FastAPI) -> None:
     assert response.status_code == 204
     assert response.content == b""
     domain = api.get(PATH, created["id"]).json()["result"]
-    assert domain["status"] == "active"
+    assert domain["status"] == "ACTIVE"
     assert domain["authorization"]["authorized"] is True
     assert ids(api, status="active") == [created["id"]]
     assert ids(api, status="pending") == []
@@ -221,14 +222,31 @@ def test_put_replaces_every_mutable_field(api: Api) -> None:
         "integration_id",
         "require_tls_inbound",
         "require_tls_outbound",
-        "transport",
     ):
         assert replaced[name] is None, name
+    assert replaced["transport"] == ""
     assert replaced["domain"] == created["domain"]
     assert replaced["status"] == created["status"]
     assert replaced["created_at"] == created["created_at"]
     assert replaced["modified_at"] > created["modified_at"]
     assert api.get(PATH, created["id"]).json()["result"] == replaced
+
+
+def test_put_without_lookback_hops_sets_the_default(api: Api) -> None:
+    """Optional in both current SDKs' PUT and batch puts: left out, it goes back to 1."""
+    created = api.create(PATH, domain_body("hops-put.example.com", lookback_hops=6))
+    body = replace_body()
+    del body["lookback_hops"]
+    replaced = api.put(PATH, created["id"], json=body)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["result"]["lookback_hops"] == 1
+    batch = api.post(
+        PATH,
+        "batch",
+        json={"deletes": [], "patches": [], "posts": [], "puts": [{"id": created["id"], **body}]},
+    )
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["result"]["puts"][0]["lookback_hops"] == 1
 
 
 def test_put_sets_optional_fields_that_are_sent(api: Api) -> None:
@@ -252,7 +270,6 @@ def test_put_sets_optional_fields_that_are_sent(api: Api) -> None:
             "allowed_delivery_modes",
             "drop_dispositions",
             "ip_restrictions",
-            "lookback_hops",
             "regions",
         )
     ],

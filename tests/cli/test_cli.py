@@ -214,7 +214,7 @@ def test_domains_activate_ends_verification(cli: Cli, client: TestClient) -> Non
     domain_id = created.json()["result"]["id"]
     pending = client.get(url(account, "domains", domain_id, "verification"), headers=bearer(secret))
     assert pending.status_code == 200
-    assert pending.json()["result"]["status"] == "pending"
+    assert pending.json()["result"]["status"] == "PENDING"
 
     result = cli("domains", "activate", domain_id)
     assert domain_id in result.stdout
@@ -224,7 +224,7 @@ def test_domains_activate_ends_verification(cli: Cli, client: TestClient) -> Non
     )
     assert verified.status_code == 204
     fetched = client.get(url(account, "domains", domain_id), headers=bearer(secret)).json()
-    assert fetched["result"]["status"] == "active"
+    assert fetched["result"]["status"] == "ACTIVE"
     assert fetched["result"]["authorization"]["authorized"] is True
 
 

@@ -164,7 +164,7 @@ def random_settings(rnd: random.Random) -> dict[str, Any]:
         ProtectedDomainRule(
             ident("dom-"),
             rnd.choice(DOMAINS),
-            rnd.choice(["active", "pending", None]),
+            rnd.choice(["ACTIVE", "PENDING", "active", None]),
             tuple(d for d in DISPOSITIONS if rnd.random() < 0.4),
         )
         for _ in range(rnd.randrange(5))

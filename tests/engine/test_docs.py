@@ -25,7 +25,7 @@ from mailpolicy.engine import (
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "policy.md"
 TLS = TLSInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384")
-CORP = ProtectedDomainRule("d-corp", "corp.example", "active", ("MALICIOUS", "MALICIOUS-BEC"))
+CORP = ProtectedDomainRule("d-corp", "corp.example", "ACTIVE", ("MALICIOUS", "MALICIOUS-BEC"))
 BANK = SendingDomainRestrictionRule("r-bank", "bank.example", ("legacy.bank.example",))
 BAD = BlockedSenderRule("b-bad", "bad.example", "DOMAIN", False)
 PARTNER = AllowPolicyRule("a-partner", "partner.example", "DOMAIN", False, True, False, False, True)
@@ -177,7 +177,7 @@ EXAMPLES = [
                 recipients=("ann@corp.example", "bob@eu.corp.example", "carol@elsewhere.example"),
                 findings=(Finding("content", "SPAM"),),
             ),
-            domains=[CORP, ProtectedDomainRule("d-eu", "eu.corp.example", "pending", ("SPAM",))],
+            domains=[CORP, ProtectedDomainRule("d-eu", "eu.corp.example", "PENDING", ("SPAM",))],
         ),
         id="step-9",
     ),

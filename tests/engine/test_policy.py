@@ -32,7 +32,7 @@ SPF_PASS = AuthResults(spf="pass")
 DKIM_PASS = AuthResults(dkim=(DKIMResult("other.org", "fail"), DKIMResult("example.com", "pass")))
 ALL_FAIL = AuthResults(spf="softfail", dkim=(DKIMResult("example.com", "fail"),), dmarc="fail")
 
-CORP = ProtectedDomainRule("dom-corp", "corp.com", "active", ("MALICIOUS", "MALICIOUS-BEC"))
+CORP = ProtectedDomainRule("dom-corp", "corp.com", "ACTIVE", ("MALICIOUS", "MALICIOUS-BEC"))
 
 
 def allow(
@@ -892,7 +892,7 @@ PRECEDENCE = [
         Settings(
             domains=(
                 CORP,
-                ProtectedDomainRule("dom-eu", "eu.corp.com", "active", ("SPAM",)),
+                ProtectedDomainRule("dom-eu", "eu.corp.com", "ACTIVE", ("SPAM",)),
             )
         ),
         message(recipients=("ann@mail.eu.corp.com",), findings=(SPAM,)),
@@ -905,13 +905,13 @@ PRECEDENCE = [
         id="protected-domain-nearest-parent",
     ),
     pytest.param(
-        Settings(domains=(ProtectedDomainRule("dom-p", "corp.com", "pending", ("SPAM",)),)),
+        Settings(domains=(ProtectedDomainRule("dom-p", "corp.com", "PENDING", ("SPAM",)),)),
         message(findings=(SPAM,)),
         Expect(
             "SPAM",
             "drop",
             (("domains", "dom-p", "recipient", "protected_domain", True),),
-            notes=("is not active (status pending)",),
+            notes=("is not active (status PENDING)",),
         ),
         id="protected-domain-not-active-noted",
     ),
@@ -953,7 +953,7 @@ def test_precedence(settings: Settings, msg: Message, expect: Expect) -> None:
 def test_multiple_recipients_in_order() -> None:
     settings = Settings(
         allow_policies=(EXEMPT_BOB,),
-        domains=(CORP, ProtectedDomainRule("dom-eu", "eu.corp.com", "active", ("SPAM",))),
+        domains=(CORP, ProtectedDomainRule("dom-eu", "eu.corp.com", "ACTIVE", ("SPAM",))),
     )
     msg = message(
         recipients=("Carol@EU.corp.com", "bob@corp.com", "dave@elsewhere.org", "not an address"),
@@ -1005,7 +1005,7 @@ def test_verdict_to_dict() -> None:
                         "field": "recipient",
                         "effect": "protected_domain",
                         "honoured": True,
-                        "note": "protected domain corp.com (active); "
+                        "note": "protected domain corp.com (ACTIVE); "
                         "drops MALICIOUS, MALICIOUS-BEC",
                     },
                 ],

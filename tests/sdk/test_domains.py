@@ -46,7 +46,7 @@ def test_create_returns_a_pending_domain(sdk: Cloudflare, tenant: Tenant) -> Non
     )
     assert isinstance(created, types.DomainCreateResponse)
     assert created.domain == "mail.example.com"
-    assert created.status == "pending"
+    assert created.status == "PENDING"
     assert created.allowed_delivery_modes == ["DIRECT"]
     assert created.drop_dispositions == ["MALICIOUS"]
     assert created.regions == ["GLOBAL"]
@@ -82,25 +82,24 @@ def test_update_replaces_every_mutable_field(sdk: Cloudflare, tenant: Tenant) ->
     assert replaced.ip_restrictions == ["192.0.2.0/24"]
     assert replaced.regions == ["US", "DE"]
     assert replaced.lookback_hops == 2
-    # Left out of a full replacement, optional fields go back to null.
-    assert replaced.transport is None
+    # Left out of a full replacement, optional fields go back to their defaults.
+    assert replaced.transport == ""
+    assert replaced.require_tls_inbound is None
     fetched = sdk.email_security.settings.domains.get(created.id, account_id=tenant.id)
     assert fetched.to_dict() == replaced.to_dict()
 
 
-def test_update_without_lookback_hops_is_refused(sdk: Cloudflare, tenant: Tenant) -> None:
-    created = create(sdk, tenant, "mail.example.com")
-    with pytest.raises(BadRequestError) as caught:
-        sdk.email_security.settings.domains.update(
-            created.id,
-            account_id=tenant.id,
-            allowed_delivery_modes=["BCC"],
-            drop_dispositions=[],
-            ip_restrictions=[],
-            regions=["US"],
-        )
-    body: Any = caught.value.body
-    assert [e["source"]["pointer"] for e in body["errors"]] == ["/lookback_hops"]
+def test_update_without_lookback_hops_sets_the_default(sdk: Cloudflare, tenant: Tenant) -> None:
+    created = create(sdk, tenant, "mail.example.com", lookback_hops=5)
+    replaced = sdk.email_security.settings.domains.update(
+        created.id,
+        account_id=tenant.id,
+        allowed_delivery_modes=["BCC"],
+        drop_dispositions=[],
+        ip_restrictions=[],
+        regions=["US"],
+    )
+    assert replaced.lookback_hops == 1
 
 
 def test_the_domain_name_cannot_change(sdk: Cloudflare, tenant: Tenant) -> None:
@@ -163,7 +162,7 @@ def test_list_filters_by_status_and_domain(
     assert ids(search="thr") == {three.id}
     ordered = [d.domain for d in domains.list(account_id=tenant.id, order="domain")]
     assert ordered == ["one.example.com", "three.example.com", "two.example.com"]
-    assert domains.get(two.id, account_id=tenant.id).status == "active"
+    assert domains.get(two.id, account_id=tenant.id).status == "ACTIVE"
 
 
 def test_verification_until_activated(
@@ -173,7 +172,7 @@ def test_verification_until_activated(
     pending = verification(live_server, tenant, created.id)
     assert pending.status_code == 200
     result = pending.json()["result"]
-    assert result["status"] == "pending"
+    assert result["status"] == "PENDING"
     assert result["txt_record_name"] == "_cf-email-sec-challenge.mail.example.com"
     assert result["txt_record_value"]
     assert result["last_checked_at"] is None

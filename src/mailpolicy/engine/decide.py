@@ -163,10 +163,10 @@ class ProtectedEntry:
 
 def protected_entry(rule: ProtectedDomainRule, domain: str) -> ProtectedEntry:
     drops = ", ".join(rule.drop_dispositions) or "nothing"
-    if rule.status == "active":
-        note = f"protected domain {domain} (active); drops {drops}"
+    if (rule.status or "").upper() == "ACTIVE":
+        note = f"protected domain {domain} (ACTIVE); drops {drops}"
     else:
-        status = rule.status or "unset"
+        status = (rule.status or "unset").upper()
         note = (
             f"protected domain {domain} is not active (status {status}); "
             f"its drop dispositions still apply: {drops}"

@@ -1,7 +1,7 @@
 """Protected domains: the recipient domains whose mail mailpolicy decides on.
 
 Special to domains: a domain's name is fixed once created; PUT replaces the whole entry; a
-deprecated bulk DELETE takes a JSON array; and domains created through the API start `pending`
+deprecated bulk DELETE takes a JSON array; and domains created through the API start `PENDING`
 with a DNS TXT ownership record that GET /domains/{id}/verification returns until the operator
 activates the domain (`mailpolicy domains activate ID`).
 """
@@ -46,7 +46,9 @@ Disposition = Literal[
 ]
 Region = Literal["GLOBAL", "AU", "DE", "IN", "US"]
 Folder = Literal["AllItems", "Inbox"]
-Status = Literal["pending", "active", "failed", "timeout"]
+Status = Literal["PENDING", "ACTIVE", "FAILED", "TIMEOUT"]
+PENDING: Status = "PENDING"
+ACTIVE: Status = "ACTIVE"
 TXT_PREFIX = "_cf-email-sec-challenge"
 DEFAULT_LOOKBACK_HOPS = 1
 
@@ -140,8 +142,8 @@ class DomainReplace(Body):
     allowed_delivery_modes: Modes
     drop_dispositions: Dispositions
     ip_restrictions: IpRestrictions
-    lookback_hops: Hops
     regions: Regions
+    lookback_hops: Hops | None = None
     folder: Folder | None = None
     integration_id: IntegrationId = None
     require_tls_inbound: bool | None = None
@@ -169,8 +171,8 @@ class DomainUpdate(PartialBody):
 
 
 def _status(value: str | None) -> str | None:
-    # The contract's values are lowercase; the official SDK sends them in capitals.
-    return value.lower() if isinstance(value, str) else value
+    # The current SDKs send capitals; older clients (and the contract's seeds) lowercase.
+    return value.upper() if isinstance(value, str) else value
 
 
 class DomainListQuery(SearchableListQuery):
@@ -239,7 +241,7 @@ def _check(row: ProtectedDomain, _rules: Rules) -> None:
 
 
 def _start_pending(row: ProtectedDomain) -> None:
-    row.status = "pending"
+    row.status = PENDING
     row.spf_status = "none"
     row.dmarc_status = "none"
     row.verification_token = secrets.token_hex(16)
@@ -250,7 +252,7 @@ def activate(session: Session, domain_id: str) -> ProtectedDomain:
     row = session.get(ProtectedDomain, domain_id)
     if row is None:
         raise NotFound(f"No domain with id {domain_id}.")
-    row.status = "active"
+    row.status = ACTIVE
     row.authorized_at = utcnow()
     row.modified_at = row.authorized_at
     bump_settings_version(session, row.account_id)
@@ -259,7 +261,7 @@ def activate(session: Session, domain_id: str) -> ProtectedDomain:
 
 
 def serialize(row: ProtectedDomain) -> dict[str, Any]:
-    authorized = row.status == "active"
+    authorized = row.status == ACTIVE
     return {
         "id": row.id,
         "domain": row.domain,
@@ -272,7 +274,8 @@ def serialize(row: ProtectedDomain) -> dict[str, Any]:
         "lookback_hops": row.lookback_hops,
         "require_tls_inbound": row.require_tls_inbound,
         "require_tls_outbound": row.require_tls_outbound,
-        "transport": row.transport,
+        # A string in the current schema: "" when none is set.
+        "transport": row.transport or "",
         "status": row.status,
         "spf_status": row.spf_status,
         "dmarc_status": row.dmarc_status,
@@ -376,7 +379,7 @@ def bulk_delete(
 )
 def verification(access: ReadAccess, session: SessionDep, domain_id: DomainId) -> Response:
     row: ProtectedDomain = get_entry(session, SPEC, access.account_id, domain_id)
-    if row.status == "active" or row.verification_token is None:
+    if row.status == ACTIVE or row.verification_token is None:
         return Response(status_code=204)
     return ok(
         {
