@@ -100,10 +100,53 @@ def network_problem(value: str, rules: Rules) -> str | None:
         except ValueError:
             return f"'{value}' is not an IPv4 or IPv6 address or CIDR block ({exc})"
         return f"'{value}' has host bits set; did you mean {loose}?"
-    if isinstance(network, ipaddress.IPv6Network) and network.prefixlen >= 96:
-        mapped = network.network_address.ipv4_mapped
-        if mapped is not None:
-            network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+    refused = _refused_range(network, rules)
+    if refused is not None:
+        return f"'{value}' is in the {refused}"
+    carried = _carried_ipv4(network) if isinstance(network, ipaddress.IPv6Network) else None
+    if carried is None:
+        return None
+    ipv4, form, whole = carried
+    refused = _refused_range(ipv4, rules)
+    if refused is None:
+        return None
+    if whole:
+        return f"'{value}' includes every {form} address, and so the IPv4 {refused}"
+    shown = ipv4.network_address if ipv4.prefixlen == 32 else ipv4
+    return f"'{value}' is the {form} form of IPv4 {shown}, in the {refused}"
+
+
+# IPv6 ranges whose addresses carry an IPv4 address: the range, the bit where the IPv4 address
+# starts, and what the form is called. A sender written in one of these forms is the IPv4
+# sender it carries, so it is judged as that address too.
+IPV4_CARRIERS: tuple[tuple[ipaddress.IPv6Network, int, str], ...] = (
+    (ipaddress.IPv6Network("::ffff:0:0/96"), 96, "IPv4-mapped"),
+    (ipaddress.IPv6Network("::/96"), 96, "IPv4-compatible"),
+    (ipaddress.IPv6Network("64:ff9b::/96"), 96, "NAT64"),
+    (ipaddress.IPv6Network("2002::/16"), 16, "6to4"),
+)
+
+
+def _carried_ipv4(
+    network: ipaddress.IPv6Network,
+) -> tuple[ipaddress.IPv4Network, str, bool] | None:
+    """The IPv4 block an IPv6 block carries, the form's name, and whether the block holds the
+    form's whole range (and so every IPv4 address)."""
+    for carrier, start, label in IPV4_CARRIERS:
+        if not network.overlaps(carrier):
+            continue
+        if network.prefixlen <= carrier.prefixlen:
+            return ipaddress.IPv4Network("0.0.0.0/0"), label, True
+        length = min(network.prefixlen - start, 32)
+        bits = (int(network.network_address) >> (96 - start)) & 0xFFFFFFFF
+        mask = (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF
+        return ipaddress.IPv4Network((bits & mask, length)), label, False
+    return None
+
+
+def _refused_range(network: IPNetwork, rules: Rules) -> str | None:
+    """The refused range a well-formed network overlaps ("private range 10.0.0.0/8, which is
+    not accepted ..."), or None when it is acceptable."""
     if any(network.subnet_of(doc) for doc in DOCUMENTATION if doc.version == network.version):  # type: ignore[arg-type]
         return None
     refused = ALWAYS_REFUSED + (() if rules.allow_private_ips else PRIVATE)
@@ -114,11 +157,7 @@ def network_problem(value: str, rules: Rules) -> str | None:
                 if (special, label) in PRIVATE
                 else ""
             )
-            return f"'{value}' is in the {label} range {special}, which is not accepted{hint}"
-    if network.version == 4 and network.broadcast_address == ipaddress.IPv4Address(
-        "255.255.255.255"
-    ):
-        return f"'{value}' includes the IPv4 broadcast address"
+            return f"{label} range {special}, which is not accepted{hint}"
     return None
 
 

@@ -26,6 +26,10 @@ ACCEPTED = [
     pytest.param("IP", "203.0.113.7", id="documentation-203.0.113"),
     pytest.param("IP", "2001:db8::/32", id="documentation-2001-db8"),
     pytest.param("IP", "2001:db8:1::5", id="documentation-2001-db8-host"),
+    # IPv6 forms of public IPv4 senders are judged by the IPv4 address they carry.
+    pytest.param("IP", "::ffff:203.0.113.7", id="ipv4-mapped-public"),
+    pytest.param("IP", "64:ff9b::808:808", id="nat64-public"),
+    pytest.param("IP", "2002:808:808::/48", id="6to4-public"),
 ]
 
 REFUSED = [
@@ -55,6 +59,15 @@ REFUSED = [
     pytest.param("IP", "fc00::/7", id="unique-local-cidr"),
     pytest.param("IP", "8.8.8.1/24", id="host-bits-v4"),
     pytest.param("IP", "2606:4700::1/32", id="host-bits-v6"),
+    # IPv6 forms that carry a private or loopback IPv4 address are that address.
+    pytest.param("IP", "::ffff:10.0.0.1", id="ipv4-mapped-private"),
+    pytest.param("IP", "::10.0.0.1", id="ipv4-compatible-private"),
+    pytest.param("IP", "::127.0.0.1", id="ipv4-compatible-loopback"),
+    pytest.param("IP", "64:ff9b::10.0.0.1", id="nat64-private"),
+    pytest.param("IP", "64:ff9b::7f00:1", id="nat64-loopback"),
+    pytest.param("IP", "2002:0a00:0001::/48", id="6to4-private"),
+    pytest.param("IP", "2002:c0a8::/32", id="6to4-private-block"),
+    pytest.param("IP", "2002::/16", id="6to4-everything"),
 ]
 
 REGEXES_REFUSED = [
@@ -83,6 +96,58 @@ def test_pattern_refused(api: Api, resource: Resource, pattern_type: str, patter
     response = api.post(resource.path, json=sender(resource, pattern_type, pattern))
     assert_error(response, 400, "/pattern")
     assert api.get(resource.path).json()["result"] == []
+
+
+@pytest.mark.parametrize("resource", SENDER_RESOURCES)
+def test_carried_ipv4_is_named(api: Api, resource: Resource) -> None:
+    response = api.post(resource.path, json=sender(resource, "IP", "64:ff9b::10.0.0.1"))
+    body = assert_error(response, 400, "/pattern", contains="NAT64 form of IPv4 10.0.0.1")
+    assert "private range 10.0.0.0/8" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("pattern_type", "sent", "stored"),
+    [
+        pytest.param("EMAIL", "  user@example.com\t", "user@example.com", id="email"),
+        pytest.param("DOMAIN", " example.com ", "example.com", id="domain"),
+        pytest.param("IP", " 203.0.113.7\n", "203.0.113.7", id="ip"),
+        pytest.param("IP", " 2001:db8::/32 ", "2001:db8::/32", id="ipv6-cidr"),
+    ],
+)
+@pytest.mark.parametrize("resource", SENDER_RESOURCES)
+def test_surrounding_whitespace_is_trimmed(
+    api: Api, resource: Resource, pattern_type: str, sent: str, stored: str
+) -> None:
+    created = api.create(resource.path, sender(resource, pattern_type, sent))
+    assert created["pattern"] == stored
+    # Trimmed the same way on PATCH, and the trimmed pattern is the entry's identity.
+    other = api.create(resource.path, sender(resource, "EMAIL", "other@example.com"))
+    patched = api.patch(
+        resource.path, other["id"], json={"pattern_type": pattern_type, "pattern": sent}
+    )
+    assert_error(patched, 409, contains=created["id"])
+    blank = api.patch(resource.path, other["id"], json={"pattern": "   "})
+    assert_error(blank, 400, "/pattern")
+
+
+@pytest.mark.parametrize(
+    ("pattern_type", "first", "second"),
+    [
+        pytest.param("DOMAIN", "example.com", "example.com.", id="trailing-dot"),
+        pytest.param("DOMAIN", "Example.COM", "example.com.", id="case-and-dot"),
+        pytest.param("IP", "203.0.113.7", "203.0.113.7/32", id="host-and-slash-32"),
+        pytest.param("IP", "2001:db8::1", "2001:0db8:0:0::1", id="ipv6-spellings"),
+    ],
+)
+@pytest.mark.parametrize("resource", SENDER_RESOURCES)
+def test_what_matches_the_same_senders_is_a_duplicate(
+    api: Api, resource: Resource, pattern_type: str, first: str, second: str
+) -> None:
+    """The 409 rule uses the policy engine's normalisers: two patterns it treats as one are
+    one entry."""
+    created = api.create(resource.path, sender(resource, pattern_type, first))
+    response = api.post(resource.path, json=sender(resource, pattern_type, second))
+    assert_error(response, 409, contains=created["id"])
 
 
 @pytest.mark.parametrize("resource", SENDER_RESOURCES)

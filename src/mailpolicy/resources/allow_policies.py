@@ -19,7 +19,7 @@ from mailpolicy.resources.common import (
     PatternType,
     SettingsEntry,
     WritablePatternType,
-    pattern_key,
+    sender_key,
     timestamps,
 )
 from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
@@ -212,7 +212,7 @@ SPEC = ResourceSpec(
     identity=lambda r: (
         r.pattern_type,
         r.is_regex,
-        pattern_key(r.pattern, r.is_regex),
+        sender_key(r.pattern, r.pattern_type, r.is_regex),
         r.is_trusted_sender,
         r.is_acceptable_sender,
         r.is_exempt_recipient,

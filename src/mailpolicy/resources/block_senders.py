@@ -15,7 +15,7 @@ from mailpolicy.resources.common import (
     PatternType,
     SettingsEntry,
     WritablePatternType,
-    pattern_key,
+    sender_key,
     timestamps,
 )
 from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
@@ -107,7 +107,11 @@ SPEC = ResourceSpec(
     list_query=BlockedSenderListQuery,
     serialize=serialize,
     check=_check,
-    identity=lambda r: (r.pattern_type, r.is_regex, pattern_key(r.pattern, r.is_regex)),
+    identity=lambda r: (
+        r.pattern_type,
+        r.is_regex,
+        sender_key(r.pattern, r.pattern_type, r.is_regex),
+    ),
     filters=_filters,
     orderings={"pattern": BlockedSender.pattern, "created_at": BlockedSender.created_at},
     search=(BlockedSender.pattern, BlockedSender.comments),

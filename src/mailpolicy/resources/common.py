@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StringConstraints
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from mailpolicy.db import Entity
+from mailpolicy.engine.parse import normalize_domain, normalize_name, normalize_path
+from mailpolicy.engine.snapshot import prepare_pattern
 from mailpolicy.timefmt import iso
 
 PatternType = Literal["EMAIL", "DOMAIN", "IP", "UNKNOWN"]
@@ -21,9 +23,16 @@ def _not_unknown(value: str | None) -> str | None:
 
 
 WritablePatternType = Annotated[PatternType, AfterValidator(_not_unknown)]
+# Addresses, domains and IP addresses never hold surrounding whitespace, so it is trimmed
+# from every pattern that names one (regexes included: no address can match it).
 Pattern = Annotated[
-    str, Field(min_length=1, max_length=1024, description="The pattern value to match.")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1024),
+    Field(description="The pattern value to match."),
 ]
+# A regular expression matched against text, where whitespace can matter: taken verbatim.
+Regex = Annotated[str, Field(min_length=1, max_length=1024)]
+DomainName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
 Comments = Annotated[str | None, Field(max_length=1024)]
 
 
@@ -59,6 +68,25 @@ def timestamps(row: Entity) -> dict[str, Any]:
     return {"created_at": iso(row.created_at), "modified_at": modified, "last_modified": modified}
 
 
-def pattern_key(pattern: str, is_regex: bool) -> str:
-    """Patterns compare case-insensitively; a regex's case is part of its meaning for classes."""
-    return pattern if is_regex else pattern.strip().lower()
+# What makes two entries "the same" is decided by the engine's own normalisers, so that the
+# 409 for a duplicate and matching always agree: two patterns with one key match the same mail.
+
+
+def sender_key(pattern: str, pattern_type: str, is_regex: bool) -> str:
+    """The key the engine indexes a (validated) sender pattern by."""
+    if is_regex:
+        return pattern
+    kind, key = prepare_pattern(pattern, pattern_type, is_regex)
+    return f"{kind}:{key}"
+
+
+def domain_key(domain: str) -> str:
+    return normalize_domain(domain)
+
+
+def address_key(address: str) -> str:
+    return normalize_path(address) or address.strip().lower()
+
+
+def name_key(name: str) -> str:
+    return normalize_name(name)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Response
 from fastapi import Body as BodyParam
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 from sqlalchemy import JSON, Boolean, ColumnElement, Index, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -26,7 +26,7 @@ from mailpolicy.db import UTCDateTime, utcnow
 from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
 from mailpolicy.envelope import ERROR_RESPONSES, ok
 from mailpolicy.errors import NotFound, ValidationFailed
-from mailpolicy.resources.common import SettingsEntry, timestamps
+from mailpolicy.resources.common import DomainName, SettingsEntry, domain_key, timestamps
 from mailpolicy.schemas import UNSET, Body, IdRef, PartialBody, SearchableListQuery, StrictBody
 from mailpolicy.timefmt import iso
 from mailpolicy.validation import Rules, domain_problem, fail, network_problem
@@ -66,7 +66,12 @@ IntegrationId = Annotated[str | None, AfterValidator(_uuid)]
 Modes = Annotated[list[DeliveryMode], Field(min_length=1, max_length=10)]
 Dispositions = Annotated[list[Disposition], Field(max_length=10)]
 Regions = Annotated[list[Region], Field(min_length=1, max_length=10)]
-IpRestrictions = Annotated[list[str], Field(max_length=100)]
+IpRestrictions = Annotated[
+    list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]],
+    Field(max_length=100),
+]
+# A transport is a host name, optionally with a scheme and port (smtp://mx.example.com:25).
+Transport = Annotated[str, Field(max_length=255)]
 Hops = Annotated[int, Field(ge=1, le=20)]
 
 
@@ -126,7 +131,7 @@ class ProtectedDomain(SettingsEntry):
 
 class DomainCreate(StrictBody):
     allowed_delivery_modes: Modes
-    domain: str
+    domain: DomainName
     drop_dispositions: Dispositions
     ip_restrictions: IpRestrictions
     regions: Regions
@@ -135,7 +140,7 @@ class DomainCreate(StrictBody):
     lookback_hops: Hops | None = None
     require_tls_inbound: bool | None = None
     require_tls_outbound: bool | None = None
-    transport: str | None = None
+    transport: Transport | None = None
 
 
 class DomainReplace(Body):
@@ -148,8 +153,8 @@ class DomainReplace(Body):
     integration_id: IntegrationId = None
     require_tls_inbound: bool | None = None
     require_tls_outbound: bool | None = None
-    transport: str | None = None
-    domain: str | None = Field(
+    transport: Transport | None = None
+    domain: DomainName | None = Field(
         default=None, description="Accepted from older clients; must equal the domain's name."
     )
 
@@ -164,8 +169,8 @@ class DomainUpdate(PartialBody):
     integration_id: IntegrationId = UNSET
     require_tls_inbound: bool = UNSET
     require_tls_outbound: bool = UNSET
-    transport: str = UNSET
-    domain: str = Field(
+    transport: Transport = UNSET
+    domain: DomainName = Field(
         default=UNSET, description="Accepted from older clients; must equal the domain's name."
     )
 
@@ -200,7 +205,7 @@ def _filters(q: DomainListQuery) -> list[ColumnElement[bool]]:
     if q.active_delivery_mode is not None:
         conditions.append(m.active_delivery_mode == q.active_delivery_mode)
     if q.domain:
-        conditions.append(m.domain.in_([d.strip().rstrip(".").lower() for d in q.domain]))
+        conditions.append(m.domain.in_([domain_key(d) for d in q.domain]))
     if q.integration_id is not None:
         conditions.append(m.integration_id == q.integration_id)
     if q.status is not None:
@@ -211,7 +216,7 @@ def _filters(q: DomainListQuery) -> list[ColumnElement[bool]]:
 def _to_columns(values: dict[str, Any]) -> dict[str, Any]:
     values = dict(values)
     if isinstance(values.get("domain"), str):
-        values["domain"] = values["domain"].strip().rstrip(".").lower()
+        values["domain"] = domain_key(values["domain"])
     if "lookback_hops" in values and values["lookback_hops"] is None:
         values["lookback_hops"] = DEFAULT_LOOKBACK_HOPS
     return values
@@ -306,7 +311,7 @@ SPEC = ResourceSpec(
     list_query=DomainListQuery,
     serialize=serialize,
     check=_check,
-    identity=lambda r: (r.domain,),
+    identity=lambda r: (domain_key(r.domain),),
     filters=_filters,
     orderings={"domain": ProtectedDomain.domain, "created_at": ProtectedDomain.created_at},
     search=(ProtectedDomain.domain, ProtectedDomain.transport),

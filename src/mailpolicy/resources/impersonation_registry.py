@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.crud import ResourceSpec
 from mailpolicy.errors import CODE_READ_ONLY, ValidationFailed
-from mailpolicy.resources.common import SettingsEntry, timestamps
+from mailpolicy.resources.common import SettingsEntry, address_key, name_key, timestamps
 from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.validation import Rules, email_problem, fail, regex_problem
 
@@ -130,9 +130,9 @@ SPEC = ResourceSpec(
     serialize=serialize,
     check=_check,
     identity=lambda r: (
-        " ".join(r.name.split()).lower(),
+        name_key(r.name),
         r.is_email_regex,
-        r.email if r.is_email_regex else r.email.strip().lower(),
+        r.email if r.is_email_regex else address_key(r.email),
     ),
     filters=_filters,
     orderings={

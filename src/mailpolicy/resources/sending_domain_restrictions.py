@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from sqlalchemy import JSON, Index, String
@@ -10,9 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.crud import ResourceSpec
 from mailpolicy.errors import ValidationFailed
-from mailpolicy.resources.common import Comments, SettingsEntry, timestamps
+from mailpolicy.resources.common import Comments, DomainName, SettingsEntry, domain_key, timestamps
 from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.validation import Rules, domain_problem, fail
+
+MAX_EXCLUDES = 100
 
 
 class SendingDomainRestriction(SettingsEntry):
@@ -29,15 +31,20 @@ class SendingDomainRestriction(SettingsEntry):
         )
 
 
+# One restriction's exemptions: subdomains of its domain. A longer list belongs in a
+# restriction on each subdomain that does need TLS.
+Excludes = Annotated[list[DomainName], Field(max_length=MAX_EXCLUDES)]
+
+
 class SendingDomainRestrictionCreate(Body):
-    domain: str = Field(description="Domain that requires TLS enforcement.")
-    exclude: list[str] = Field(description="Subdomains to exempt from TLS requirements.")
+    domain: DomainName = Field(description="Domain that requires TLS enforcement.")
+    exclude: Excludes = Field(description="Subdomains to exempt from TLS requirements.")
     comments: Comments = None
 
 
 class SendingDomainRestrictionUpdate(PartialBody):
-    domain: str = UNSET
-    exclude: list[str] = UNSET
+    domain: DomainName = UNSET
+    exclude: Excludes = UNSET
     comments: Comments = UNSET
 
 
@@ -50,9 +57,9 @@ class SendingDomainRestrictionListQuery(SearchableListQuery):
 def _normalise(values: dict[str, Any]) -> dict[str, Any]:
     values = dict(values)
     if isinstance(values.get("domain"), str):
-        values["domain"] = values["domain"].strip().rstrip(".").lower()
+        values["domain"] = domain_key(values["domain"])
     if isinstance(values.get("exclude"), list):
-        values["exclude"] = [str(e).strip().rstrip(".").lower() for e in values["exclude"]]
+        values["exclude"] = [domain_key(e) for e in values["exclude"]]
     return values
 
 
@@ -89,7 +96,7 @@ SPEC = ResourceSpec(
     list_query=SendingDomainRestrictionListQuery,
     serialize=serialize,
     check=_check,
-    identity=lambda r: (r.domain,),
+    identity=lambda r: (domain_key(r.domain),),
     orderings={
         "domain": SendingDomainRestriction.domain,
         "created_at": SendingDomainRestriction.created_at,

@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, ColumnElement, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.crud import ResourceSpec
-from mailpolicy.resources.common import Comments, Pattern, SettingsEntry, pattern_key, timestamps
+from mailpolicy.resources.common import Comments, Pattern, SettingsEntry, domain_key, timestamps
 from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.validation import Rules, domain_problem, fail, regex_problem
 
@@ -95,7 +95,7 @@ SPEC = ResourceSpec(
     check=_check,
     identity=lambda r: (
         r.is_regex,
-        pattern_key(r.pattern, r.is_regex),
+        r.pattern if r.is_regex else domain_key(r.pattern),
         r.is_recent,
         r.is_similarity,
     ),
