@@ -182,3 +182,41 @@ def test_domain_status_moves_to_capitals_and_back(url: str, engine: Engine) -> N
     assert statuses() == ["PENDING", "ACTIVE", "TIMEOUT", None]
     migrate.downgrade(url, "0003")
     assert statuses() == ["pending", "active", "timeout", None]
+
+
+def test_duplicate_keys_are_recomputed_and_old_twins_kept(url: str, engine: Engine) -> None:
+    """0005: keys from the engine's normalisers. Entries that turn out to be the same are all
+    kept; the oldest holds the key, so a new twin of any of them is refused."""
+    migrate.upgrade(url, "0004")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO accounts (id, name, created_at) VALUES ('a', 'a', '2026-01-01')"
+        )
+        for n, pattern in enumerate(("example.com.", "Example.com", "other.example")):
+            conn.exec_driver_sql(
+                "INSERT INTO block_senders (id, account_id, created_at, modified_at, dedupe_key,"
+                " pattern, pattern_type, is_regex) VALUES (?, 'a', ?, ?, ?, ?, 'DOMAIN', 0)",
+                (f"b{n}", f"2026-01-0{n + 1}", f"2026-01-0{n + 1}", f"old{n}", pattern),
+            )
+    migrate.upgrade(url, "0005")
+    with engine.connect() as conn:
+        keys = dict(conn.exec_driver_sql("SELECT id, dedupe_key FROM block_senders").all())
+    assert len(set(keys.values())) == 3
+    assert not any(key.startswith(("old", "rekey:")) for key in keys.values())
+
+    migrate.upgrade(url)
+    application = create_app(Settings(database_url=url))
+    database: Database = application.state.db
+    with database.transaction() as session:
+        _, secret = mailpolicy.auth.create_token(session, "a", mailpolicy.auth.Permission.WRITE)
+    path = "/client/v4/accounts/a/email-security/settings/block_senders"
+    headers = {"Authorization": f"Bearer {secret}"}
+    try:
+        with TestClient(application) as client:
+            body = {"pattern": "example.com", "pattern_type": "DOMAIN", "is_regex": False}
+            twin = client.post(path, json=body, headers=headers)
+            assert twin.status_code == 409, twin.text
+            assert "b0" in twin.json()["errors"][0]["message"]
+            assert client.get(path, headers=headers).json()["result_info"]["total_count"] == 3
+    finally:
+        database.dispose()

@@ -59,7 +59,8 @@ class ResourceSpec:
     batch: Literal["full", "deletes", "none"] = "full"
 
 
-def _dedupe_key(spec: ResourceSpec, row: Row) -> str:
+def dedupe_key(spec: ResourceSpec, row: Row) -> str:
+    """The key that refuses exact duplicates: a digest of the resource's identity of `row`."""
     raw = "\x1f".join("" if part is None else str(part) for part in spec.identity(row))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
@@ -82,7 +83,7 @@ def _apply(session: Session, spec: ResourceSpec, row: Row, values: Values, rules
     for name, value in values.items():
         setattr(row, name, value)
     spec.check(row, rules)
-    key = _dedupe_key(spec, row)
+    key = dedupe_key(spec, row)
     model = spec.model
     clash = session.execute(
         select(model.id).where(
