@@ -24,7 +24,7 @@ from mailpolicy.db import Entity, utcnow
 from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
 from mailpolicy.envelope import ERROR_RESPONSES, ok, ok_list
 from mailpolicy.errors import ApiError, Conflict, NotFound
-from mailpolicy.schemas import ListQuery, SearchableListQuery, batch_model
+from mailpolicy.schemas import MAX_ID, ListQuery, SearchableListQuery, batch_model
 from mailpolicy.validation import Rules
 
 Row = Any  # an instance of the spec's Entity subclass
@@ -327,4 +327,4 @@ def make_router(spec: ResourceSpec) -> APIRouter:
 
 
 def _id_path(spec: ResourceSpec) -> Any:
-    return Path(alias=spec.id_param, description=f"The {spec.noun} identifier.")
+    return Path(alias=spec.id_param, max_length=MAX_ID, description=f"The {spec.noun} identifier.")

@@ -89,10 +89,10 @@ class MessageBody(Body):
     reply_to: Annotated[str, AfterValidator(_header_address)] | None = Field(
         default=None, max_length=998
     )
-    recipients: list[Annotated[str, AfterValidator(_address)]] = Field(
+    recipients: list[Annotated[str, Field(max_length=998), AfterValidator(_address)]] = Field(
         min_length=1, max_length=1000
     )
-    client_ip: Annotated[str, AfterValidator(_ip)]
+    client_ip: Annotated[str, Field(max_length=64), AfterValidator(_ip)]
     client_hostname: str | None = Field(default=None, max_length=253)
     helo: str | None = Field(default=None, max_length=253)
     tls: TLSBody | None = None

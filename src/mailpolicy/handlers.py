@@ -139,6 +139,18 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404:
             message = f"No route for {request.method} {request.url.path}."
             return render(404, [ErrorItem(CODE_NO_ROUTE, message)], headers)
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # The JSON parser gave up on a body it could read: too deeply nested, or a number
+            # with more digits than Python converts.
+            cause = exc.__cause__
+            if isinstance(cause, RecursionError):
+                detail = "it is nested too deeply"
+            elif "integer string conversion" in str(cause):
+                detail = "it holds a number with more than 4300 digits"
+            else:
+                detail = str(cause).rstrip(".") or type(cause).__name__
+            message = f"The request body could not be read as JSON: {detail}."
+            return render(400, [ErrorItem(CODE_INVALID_JSON, message, "")], headers)
         return render(exc.status_code, [ErrorItem(CODE_VALIDATION, str(exc.detail))], headers)
 
     @app.exception_handler(Exception)

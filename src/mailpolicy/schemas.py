@@ -1,10 +1,23 @@
-"""Shared pieces of request schemas: strict bodies, partial updates, list queries, batches."""
+"""Shared pieces of request schemas: strict bodies, partial updates, list queries, batches.
+
+Every string and every array a client can send has a maximum, enforced here for every
+database (SQLite does not enforce column lengths), and no string may hold NUL, which
+PostgreSQL cannot store and no setting needs.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+# The integers the database stores are signed 64-bit.
+INT64_MAX = 2**63 - 1
+Int64 = Annotated[int, Field(ge=-(2**63), le=INT64_MAX)]
+# Entry ids are UUIDs; anything longer than this is not one.
+MAX_ID = 64
+EntryId = Annotated[str, Field(max_length=MAX_ID)]
+MAX_SEARCH = 256
 
 
 def _drop_defaults(schema: dict[str, Any]) -> None:
@@ -14,7 +27,26 @@ def _drop_defaults(schema: dict[str, Any]) -> None:
         prop.pop("default", None)
 
 
-class Body(BaseModel):
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+class NoNul:
+    """Refuses NUL characters in every string field (and in lists of strings)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _holds_nul(value):
+            raise ValueError("must not contain NUL characters (U+0000)")
+        return value
+
+
+class Body(NoNul, BaseModel):
     """A request body: JSON types are taken as they are ("true" is not a boolean)."""
 
     model_config = ConfigDict(strict=True, extra="ignore")
@@ -36,10 +68,15 @@ class PartialBody(Body):
 UNSET: Any = None
 
 
-class ListQuery(BaseModel):
+class ListQuery(NoNul, BaseModel):
     """page and per_page, which every list accepts."""
 
-    page: int = Field(default=1, ge=1, description="Current page within paginated list of results.")
+    page: int = Field(
+        default=1,
+        ge=1,
+        le=INT64_MAX,
+        description="Current page within paginated list of results.",
+    )
     per_page: int = Field(
         default=20,
         ge=1,
@@ -50,7 +87,12 @@ class ListQuery(BaseModel):
 
 class SearchableListQuery(ListQuery):
     search: str | None = Field(
-        default=None, description="Search term for filtering records. Behavior may change."
+        default=None,
+        max_length=MAX_SEARCH,
+        description=(
+            "Search term for filtering records: a case-insensitive substring of the resource's "
+            f"text fields, at most {MAX_SEARCH} characters. Behavior may change."
+        ),
     )
     direction: Literal["asc", "desc"] | None = Field(
         default=None, description="The sorting direction."
@@ -58,12 +100,15 @@ class SearchableListQuery(ListQuery):
 
 
 class IdRef(Body):
-    id: str
+    id: EntryId
 
 
 def with_id(model: type[BaseModel], name: str) -> type[BaseModel]:
     """`model` plus a required `id`, for batch patches and puts."""
-    return create_model(name, __base__=model, id=(str, Field(description="Entry identifier.")))
+    return create_model(name, __base__=model, id=(EntryId, Field(description="Entry identifier.")))
+
+
+MAX_BATCH = 1000
 
 
 def batch_model(
@@ -74,13 +119,13 @@ def batch_model(
     post: type[BaseModel] | None,
 ) -> type[BaseModel]:
     """The batch body: four required arrays (or deletes alone), each of at most 1000 items."""
-    fields: dict[str, Any] = {"deletes": (list[IdRef], Field(max_length=1000))}
+    fields: dict[str, Any] = {"deletes": (list[IdRef], Field(max_length=MAX_BATCH))}
     if patch is not None:
-        fields["patches"] = (list[with_id(patch, f"{name}Patch")], Field(max_length=1000))  # type: ignore[misc]
+        fields["patches"] = (list[with_id(patch, f"{name}Patch")], Field(max_length=MAX_BATCH))  # type: ignore[misc]
     if put is not None:
-        fields["puts"] = (list[with_id(put, f"{name}Put")], Field(max_length=1000))  # type: ignore[misc]
+        fields["puts"] = (list[with_id(put, f"{name}Put")], Field(max_length=MAX_BATCH))  # type: ignore[misc]
     if post is not None:
-        fields["posts"] = (list[post], Field(max_length=1000))  # type: ignore[valid-type]
+        fields["posts"] = (list[post], Field(max_length=MAX_BATCH))  # type: ignore[valid-type]
     # Unknown fields are ignored, as in every other body (Cloudflare's own schema says so for
     # the deletes-only batch too).
     return create_model(f"{name}Batch", __base__=Body, **fields)

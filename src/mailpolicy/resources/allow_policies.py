@@ -153,7 +153,7 @@ class AllowPolicyListQuery(SearchableListQuery):
     is_acceptable_sender: bool | None = None
     verify_sender: bool | None = None
     pattern_type: PatternType | None = None
-    pattern: str | None = None
+    pattern: str | None = Field(default=None, max_length=1024)
 
 
 def _filters(q: AllowPolicyListQuery) -> list[ColumnElement[bool]]:

@@ -67,7 +67,9 @@ class BlockedSenderListQuery(SearchableListQuery):
         default=None, description="Field to sort by."
     )
     pattern_type: PatternType | None = Field(default=None, description="Filter by pattern type.")
-    pattern: str | None = Field(default=None, description="Filter by pattern value.")
+    pattern: str | None = Field(
+        default=None, max_length=1024, description="Filter by pattern value."
+    )
 
 
 def _filters(q: BlockedSenderListQuery) -> list[ColumnElement[bool]]:

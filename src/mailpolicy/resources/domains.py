@@ -27,7 +27,16 @@ from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, Write
 from mailpolicy.envelope import ERROR_RESPONSES, ok
 from mailpolicy.errors import NotFound, ValidationFailed
 from mailpolicy.resources.common import DomainName, SettingsEntry, domain_key, timestamps
-from mailpolicy.schemas import UNSET, Body, IdRef, PartialBody, SearchableListQuery, StrictBody
+from mailpolicy.schemas import (
+    MAX_BATCH,
+    MAX_ID,
+    UNSET,
+    Body,
+    IdRef,
+    PartialBody,
+    SearchableListQuery,
+    StrictBody,
+)
 from mailpolicy.timefmt import iso
 from mailpolicy.validation import Rules, domain_problem, fail, network_problem
 
@@ -62,7 +71,7 @@ def _uuid(value: str | None) -> str | None:
     return value
 
 
-IntegrationId = Annotated[str | None, AfterValidator(_uuid)]
+IntegrationId = Annotated[str | None, Field(max_length=36), AfterValidator(_uuid)]
 Modes = Annotated[list[DeliveryMode], Field(min_length=1, max_length=10)]
 Dispositions = Annotated[list[Disposition], Field(max_length=10)]
 Regions = Annotated[list[Region], Field(min_length=1, max_length=10)]
@@ -190,7 +199,9 @@ class DomainListQuery(SearchableListQuery):
     active_delivery_mode: DeliveryMode | None = Field(
         default=None, description="Currently active delivery mode to filter by."
     )
-    domain: list[str] | None = Field(default=None, description="Domain names to filter by.")
+    domain: list[DomainName] | None = Field(
+        default=None, max_length=100, description="Domain names to filter by (at most 100)."
+    )
     integration_id: IntegrationId = Field(default=None, description="Integration ID to filter by.")
     status: Annotated[Status | None, BeforeValidator(_status)] = Field(
         default=None, description="Filters response to domains with the provided status."
@@ -331,7 +342,7 @@ SPEC = ResourceSpec(
 router = APIRouter(
     prefix="/accounts/{account_id}/email-security/settings/domains", tags=["domains"]
 )
-DomainId = Annotated[str, Path(description="Domain identifier.")]
+DomainId = Annotated[str, Path(max_length=MAX_ID, description="Domain identifier.")]
 
 
 @router.put("/{domain_id}", summary="Replace an email domain", responses=ERROR_RESPONSES)
@@ -358,7 +369,7 @@ def replace_domain(
 def bulk_delete(
     access: WriteAccess,
     session: WriteSessionDep,
-    body: Annotated[list[IdRef], BodyParam(min_length=1)],
+    body: Annotated[list[IdRef], BodyParam(min_length=1, max_length=MAX_BATCH)],
 ) -> JSONResponse:
     """Deprecated; use the batch endpoint. All or nothing: one unknown id deletes nothing."""
     rows = []

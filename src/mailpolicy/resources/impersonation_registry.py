@@ -6,7 +6,7 @@ they can be deleted here but not edited.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from sqlalchemy import BigInteger, Boolean, ColumnElement, Index, String, Text
@@ -14,8 +14,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.crud import ResourceSpec
 from mailpolicy.errors import CODE_READ_ONLY, ValidationFailed
-from mailpolicy.resources.common import SettingsEntry, address_key, name_key, timestamps
-from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
+from mailpolicy.resources.common import (
+    Comments,
+    Pattern,
+    SettingsEntry,
+    address_key,
+    name_key,
+    timestamps,
+)
+from mailpolicy.schemas import UNSET, Body, Int64, PartialBody, SearchableListQuery
 from mailpolicy.validation import Rules, email_problem, fail, regex_problem
 
 Provenance = Literal[
@@ -51,25 +58,29 @@ class ImpersonationEntry(SettingsEntry):
         )
 
 
+# A directory's own identifier for a node, kept as the directory sent it.
+ExternalNodeId = Annotated[str | None, Field(max_length=255)]
+
+
 class ImpersonationCreate(Body):
-    email: str
+    email: Pattern
     is_email_regex: bool
     name: str = Name
-    comments: str | None = None
-    directory_id: int | None = None
-    directory_node_id: int | None = None
-    external_directory_node_id: str | None = Field(default=None, deprecated=True)
+    comments: Comments = None
+    directory_id: Int64 | None = None
+    directory_node_id: Int64 | None = None
+    external_directory_node_id: ExternalNodeId = Field(default=None, deprecated=True)
     provenance: Provenance = INTERNAL
 
 
 class ImpersonationUpdate(PartialBody):
-    email: str = UNSET
+    email: Pattern = UNSET
     is_email_regex: bool = UNSET
     name: str = Field(default=UNSET, max_length=1024)
-    comments: str | None = UNSET
-    directory_id: int | None = UNSET
-    directory_node_id: int | None = UNSET
-    external_directory_node_id: str | None = Field(default=UNSET, deprecated=True)
+    comments: Comments = UNSET
+    directory_id: Int64 | None = UNSET
+    directory_node_id: Int64 | None = UNSET
+    external_directory_node_id: ExternalNodeId = Field(default=UNSET, deprecated=True)
     provenance: Provenance = UNSET
 
 

@@ -50,7 +50,7 @@ class TrustedDomainListQuery(SearchableListQuery):
     )
     is_recent: bool | None = None
     is_similarity: bool | None = None
-    pattern: str | None = None
+    pattern: str | None = Field(default=None, max_length=1024)
 
 
 def _filters(q: TrustedDomainListQuery) -> list[ColumnElement[bool]]:
