@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit bench clean
+.PHONY: serve test lint typecheck unit node-packages bench clean
 
 # The engine is compiled (setup.py), so a change to its sources needs a rebuild.
 $(STAMP): pyproject.toml setup.py mypyc.ini $(wildcard src/mailpolicy/engine/*.py)
@@ -22,7 +22,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# tests/sdk_ts runs the official TypeScript SDK under Node; npm ci installs what its lock pins.
+NODE_STAMP := tests/sdk_ts/node_modules/.package-lock.json
+
+$(NODE_STAMP): tests/sdk_ts/package.json tests/sdk_ts/package-lock.json
+	command -v node >/dev/null && command -v npm >/dev/null || \
+		{ apt-get update && apt-get install -y nodejs npm; }
+	cd tests/sdk_ts && npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+node-packages: $(NODE_STAMP)
+
+unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
