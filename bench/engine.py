@@ -17,6 +17,7 @@ import os
 import platform
 import random
 import statistics
+import sys
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -40,12 +41,15 @@ from mailpolicy.engine import (
     build_snapshot,
     evaluate,
 )
-from mailpolicy.engine.naive import build_naive, evaluate_naive
 
 # Run as `python bench/<name>.py`: this folder is on sys.path.
 from report import DOCS, cpu_model, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
+# The linear-scan floor is the tests' reference evaluator.
+sys.path.insert(0, str(ROOT))
+from tests.engine.reference import build_naive, evaluate_naive  # noqa: E402
+
 SECTION = "## Policy engine"
 
 TLDS = ("com", "net", "org", "io", "de", "co.uk", "fr", "nl")

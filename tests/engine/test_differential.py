@@ -16,6 +16,7 @@ from mailpolicy.engine import (
     AllowPolicyRule,
     AuthResults,
     BlockedSenderRule,
+    ContentPolicyRule,
     DKIMResult,
     Finding,
     ImpersonationRule,
@@ -27,7 +28,7 @@ from mailpolicy.engine import (
     build_snapshot,
     evaluate,
 )
-from mailpolicy.engine.naive import build_naive, evaluate_naive
+from tests.engine.reference import build_naive, evaluate_naive
 
 DOMAINS = [
     "example.com",
@@ -98,6 +99,24 @@ def _network(rnd: random.Random) -> str:
     if rnd.random() < 0.5:
         return f"{address}/{rnd.choice([8, 16, 24, 28, 32])}"
     return address
+
+
+CONTENT_PATTERNS = [
+    r"invoice",
+    r"wire\s+transfer",
+    r"^urgent",
+    r"lottery$",
+    r"(?i)GIFT card",
+    "caf\u00e9",
+]
+TEXTS = [
+    "Invoice 4411 attached",
+    "URGENT: wire  transfer",
+    "you won the LOTTERY",
+    "Gift card codes",
+    "Caf\u00c9 menu",
+    "nothing here",
+]
 
 
 def _address(rnd: random.Random) -> str:
@@ -177,7 +196,18 @@ def random_settings(rnd: random.Random) -> dict[str, Any]:
         )
         for _ in range(rnd.randrange(3))
     ]
+    content = [
+        ContentPolicyRule(
+            ident("cp-"),
+            rnd.choice(NAMES),
+            rnd.choice(CONTENT_PATTERNS),
+            tuple(rnd.sample(["SUBJECT", "BODY"], rnd.randrange(1, 3))),
+            rnd.random() < 0.8,
+        )
+        for _ in range(rnd.randrange(3))
+    ]
     return {
+        "content_policies": content,
         "allow_policies": allow,
         "blocked_senders": blocked,
         "trusted_domains": trusted,
@@ -232,6 +262,8 @@ def random_message(rnd: random.Random) -> Message:
         tls=TLSInfo("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256") if rnd.random() < 0.5 else None,
         auth=auth,
         findings=findings,
+        subject=rnd.choice([None, "", *TEXTS]),
+        body=rnd.choice([None, "", *TEXTS, "\n".join(TEXTS)]),
     )
 
 
@@ -270,6 +302,7 @@ def test_random_cases_exercise_every_effect() -> None:
         "trusted_recent",
         "trusted_similarity",
         "protected_domain",
+        "content_policy",
     }
     assert {effect for effect, _ in seen} == effects
     for effect in effects - {"protected_domain", "exempt_recipient"}:
@@ -305,6 +338,10 @@ def test_hostile_fields_never_raise() -> None:
         "trusted_domains": [TrustedDomainRule("t", "a", False, True, True)],
         "domains": [ProtectedDomainRule("d", "a", None, ("MALICIOUS",))],
         "restrictions": [SendingDomainRestrictionRule("r", "a", ("b",))],
+        "content_policies": [
+            ContentPolicyRule("cp", "any", "a", ("SUBJECT", "BODY"), True),
+            ContentPolicyRule("cq", "line", "(?m)^=\\?", ("BODY",), True),
+        ],
     }
     snapshot = build_snapshot(**settings)
     naive = build_naive(**settings)
@@ -322,6 +359,8 @@ def test_hostile_fields_never_raise() -> None:
                 )
                 for _ in range(rnd.randrange(3))
             ),
+            subject=junk() or None,
+            body=junk() or None,
         )
         verdict = evaluate(message, snapshot)
         assert verdict == evaluate_naive(message, naive), message

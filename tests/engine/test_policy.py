@@ -12,6 +12,7 @@ from mailpolicy.engine import (
     AllowPolicyRule,
     AuthResults,
     BlockedSenderRule,
+    ContentPolicyRule,
     DKIMResult,
     Finding,
     ImpersonationRule,
@@ -24,7 +25,7 @@ from mailpolicy.engine import (
     build_snapshot,
     evaluate,
 )
-from mailpolicy.engine.naive import build_naive, evaluate_naive
+from tests.engine.reference import build_naive, evaluate_naive
 
 TLS = TLSInfo("TLSv1.3", "TLS_AES_128_GCM_SHA256")
 DMARC_PASS = AuthResults(dmarc="pass")
@@ -86,6 +87,8 @@ def message(
     tls: TLSInfo | None = TLS,
     auth: AuthResults = DMARC_PASS,
     findings: tuple[Finding, ...] = (),
+    subject: str | None = None,
+    body: str | None = None,
 ) -> Message:
     return Message(
         envelope_from=sender,
@@ -97,7 +100,19 @@ def message(
         tls=tls,
         auth=auth,
         findings=findings,
+        subject=subject,
+        body=body,
     )
+
+
+def content(
+    pattern: str,
+    *targets: str,
+    rule_id: str = "cp-1",
+    name: str = "Invoice fraud",
+    enabled: bool = True,
+) -> ContentPolicyRule:
+    return ContentPolicyRule(rule_id, name, pattern, targets or ("SUBJECT",), enabled)
 
 
 @dataclass(frozen=True)
@@ -108,9 +123,11 @@ class Settings:
     impersonation: tuple[ImpersonationRule, ...] = ()
     domains: tuple[ProtectedDomainRule, ...] = (CORP,)
     restrictions: tuple[SendingDomainRestrictionRule, ...] = ()
+    content_policies: tuple[ContentPolicyRule, ...] = ()
 
     def kwargs(self) -> dict[str, Any]:
         return {
+            "content_policies": self.content_policies,
             "allow_policies": self.allow_policies,
             "blocked_senders": self.blocked_senders,
             "trusted_domains": self.trusted_domains,
@@ -944,6 +961,171 @@ PRECEDENCE = [
 ]
 
 
+def _content(field_name: str, honoured: bool = True, rule_id: str = "cp-1") -> ReasonKey:
+    return ("content_policies", rule_id, field_name, "content_policy", honoured)
+
+
+CONTENT = [
+    pytest.param(
+        Settings(content_policies=(content(r"overdue invoice"),)),
+        message(subject="Re: OVERDUE Invoice #4411 - pay today"),
+        Expect(
+            "MALICIOUS",
+            "drop",
+            (_content("subject"), PROTECTED),
+            notes=("content policy 'Invoice fraud' found in the subject",),
+            explanation=("content policy 'Invoice fraud' (cp-1) matched the subject",),
+        ),
+        id="content-found-anywhere-in-subject-ignoring-case",
+    ),
+    pytest.param(
+        Settings(content_policies=(content(r"wire\s+transfer", "BODY"),)),
+        message(subject="wire transfer", body="Hello,\nplease make the wire  transfer now."),
+        _blocked(_content("body")),
+        id="content-body-target-reads-the-body-only",
+    ),
+    pytest.param(
+        Settings(content_policies=(content(r"wire transfer", "BODY"),)),
+        message(subject="wire transfer", body="Nothing to see."),
+        Expect(reasons=(PROTECTED,)),
+        id="content-body-target-ignores-the-subject",
+    ),
+    pytest.param(
+        Settings(content_policies=(content(r"lottery", "SUBJECT", "BODY"),)),
+        message(subject="Lottery win", body="You won the lottery"),
+        _blocked(_content("subject"), _content("body")),
+        id="content-both-targets",
+    ),
+    pytest.param(
+        Settings(content_policies=(content(r"lottery", enabled=False),)),
+        message(subject="Lottery win"),
+        Expect(reasons=(PROTECTED,)),
+        id="content-disabled-policy-ignored",
+    ),
+    pytest.param(
+        Settings(content_policies=(content(r"^urgent$"),)),
+        message(subject="not urgent at all"),
+        Expect(reasons=(PROTECTED,)),
+        id="content-anchors-respected",
+    ),
+    pytest.param(
+        Settings(content_policies=(content(r"lottery"),)),
+        message(),
+        Expect(reasons=(PROTECTED,)),
+        id="content-no-subject-no-match",
+    ),
+    pytest.param(
+        Settings(content_policies=(content(r"lottery"),), allow_policies=(EXEMPT_BOB,)),
+        message(subject="lottery"),
+        Expect(
+            reasons=(
+                _allow_reason("exempt_recipient", "recipient", True, "allow-x"),
+                _content("subject", honoured=False),
+                PROTECTED,
+            ),
+            notes=("overridden by exempt recipient allow policy allow-x",),
+        ),
+        id="content-exempt-recipient-wins",
+    ),
+    pytest.param(
+        Settings(
+            content_policies=(content(r"lottery"),),
+            allow_policies=(allow("example.com", trusted=True),),
+        ),
+        message(subject="lottery"),
+        Expect(
+            "MALICIOUS",
+            "drop",
+            (
+                _content("subject"),
+                _allow_reason("trusted_sender", "envelope_from", False),
+                _allow_reason("trusted_sender", "header_from", False),
+                PROTECTED,
+            ),
+            notes=("overridden by content policy cp-1",),
+        ),
+        id="content-beats-trusted-sender",
+    ),
+    pytest.param(
+        Settings(
+            content_policies=(content(r"lottery"),),
+            blocked_senders=(block("example.com"),),
+        ),
+        message(subject="lottery"),
+        Expect(
+            "MALICIOUS",
+            "drop",
+            (
+                _block_reason("envelope_from"),
+                _block_reason("header_from"),
+                _content("subject"),
+                PROTECTED,
+            ),
+            explanation=("sender matched blocked sender block-1",),
+        ),
+        id="content-and-block-both-honoured-block-explains",
+    ),
+    pytest.param(
+        Settings(
+            content_policies=(content(r"lottery"),),
+            impersonation=(JANE,),
+        ),
+        message(header='"Jane Doe" <jane@evil.example>', subject="lottery"),
+        Expect(
+            "MALICIOUS",
+            "drop",
+            (_content("subject"), _impersonation(False), PROTECTED),
+            notes=("overridden by content policy cp-1",),
+        ),
+        id="content-overrides-impersonation",
+    ),
+    pytest.param(
+        Settings(
+            content_policies=(
+                content(r"prize", rule_id="cp-2", name="Prize"),
+                content(r"prize", rule_id="cp-1", name="Prize again"),
+            )
+        ),
+        message(subject="a prize"),
+        Expect(
+            "MALICIOUS",
+            "drop",
+            (_content("subject"), _content("subject", rule_id="cp-2"), PROTECTED),
+            explanation=("content policy 'Prize again' (cp-1)",),
+        ),
+        id="content-lowest-id-explains",
+    ),
+    pytest.param(
+        Settings(content_policies=(content(r"lottery"),), restrictions=(RESTRICT_BANK,)),
+        message("alerts@bank.com", tls=None, subject="lottery"),
+        Expect(
+            "MALICIOUS",
+            "drop",
+            (
+                _restriction("envelope_from", True),
+                _restriction("header_from", True),
+                _content("subject"),
+                PROTECTED,
+            ),
+            explanation=("requires TLS",),
+        ),
+        id="content-after-tls-restriction",
+    ),
+    pytest.param(
+        Settings(content_policies=(content(r"caf\x{e9}"),)),
+        message(subject="Caf\u00c9 menu"),
+        _blocked(_content("subject")),
+        id="content-unicode-case-folded",
+    ),
+]
+
+
+@pytest.mark.parametrize(("settings", "msg", "expect"), CONTENT)
+def test_content_policies(settings: Settings, msg: Message, expect: Expect) -> None:
+    (verdict,) = _run(settings, msg)
+    _check(verdict, expect)
+
+
 @pytest.mark.parametrize(("settings", "msg", "expect"), PRECEDENCE)
 def test_precedence(settings: Settings, msg: Message, expect: Expect) -> None:
     verdicts = _run(settings, msg)
@@ -1062,6 +1244,15 @@ def test_finding_rejects_unknown_values(kind: str, disposition: str) -> None:
             Settings(impersonation=(ImpersonationRule("imp-1", "Jane", "(", True),)),
             ("impersonation_registry", "imp-1", "not a valid RE2 regular expression: missing ): ("),
             id="bad-impersonation-regex",
+        ),
+        pytest.param(
+            Settings(content_policies=(content("(unclosed"),)),
+            (
+                "content_policies",
+                "cp-1",
+                "not a valid RE2 regular expression: missing ): (unclosed",
+            ),
+            id="bad-content-regex",
         ),
         pytest.param(
             Settings(domains=(CORP, ProtectedDomainRule("dom-2", "CORP.com", None, ()))),

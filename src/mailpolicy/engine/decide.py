@@ -17,6 +17,7 @@ from mailpolicy.engine.model import (
     DISPOSITIONS,
     NONE,
     RESOURCE_ALLOW,
+    RESOURCE_CONTENT,
     RESOURCE_DOMAINS,
     RESOURCE_IMPERSONATION,
     RESOURCE_RESTRICTIONS,
@@ -33,6 +34,7 @@ from mailpolicy.engine.regex import full_match
 EFFECT_REQUIRE_TLS = "require_tls"
 EFFECT_EXEMPT = "exempt_recipient"
 EFFECT_BLOCK = "block"
+EFFECT_CONTENT = "content_policy"
 EFFECT_TRUSTED = "trusted_sender"
 EFFECT_IMPERSONATION = "impersonation"
 EFFECT_ACCEPTABLE = "acceptable_sender"
@@ -45,6 +47,8 @@ FIELD_HEADER_FROM = "header_from"
 FIELD_REPLY_TO = "reply_to"
 FIELD_CLIENT_IP = "client_ip"
 FIELD_CLIENT_HOSTNAME = "client_hostname"
+FIELD_SUBJECT = "subject"
+FIELD_BODY = "body"
 FIELD_HEADER_FROM_NAME = "header_from_name"
 FIELD_FINDING_DOMAIN = "finding_domain"
 FIELD_RECIPIENT = "recipient"
@@ -57,6 +61,7 @@ _EFFECT_RANK = {
             EFFECT_REQUIRE_TLS,
             EFFECT_EXEMPT,
             EFFECT_BLOCK,
+            EFFECT_CONTENT,
             EFFECT_TRUSTED,
             EFFECT_IMPERSONATION,
             EFFECT_ACCEPTABLE,
@@ -76,6 +81,8 @@ _FIELD_RANK = {
             FIELD_REPLY_TO,
             FIELD_CLIENT_IP,
             FIELD_CLIENT_HOSTNAME,
+            FIELD_SUBJECT,
+            FIELD_BODY,
             FIELD_RECIPIENT,
             FIELD_FINDING_DOMAIN,
         )
@@ -121,6 +128,15 @@ class ImpersonationEntry:
         if self.email_regex is not None:
             return full_match(self.email_regex, address)
         return address == self.email_key
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ContentEntry:
+    """An enabled content policy, as indexed."""
+
+    id: str
+    name: str
+    pattern: str
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -187,6 +203,7 @@ RestrictionHit = tuple[RestrictionEntry, str, str, str | None]  # entry, field, 
 SenderHit = tuple[PolicyEntry, str]  # entry, field
 ImpersonationHit = tuple[ImpersonationEntry, bool]  # entry, sender is impersonating
 TrustedDomainHit = tuple[TrustedDomainEntry, str]  # entry, normalised finding domain
+ContentHit = tuple[ContentEntry, str]  # entry, field (subject or body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +214,7 @@ class Matches:
     senders: Sequence[SenderHit] = ()
     impersonation: Sequence[ImpersonationHit] = ()
     trusted_domains: Sequence[TrustedDomainHit] = ()
+    content: Sequence[ContentHit] = ()
 
 
 NO_MATCHES = Matches()
@@ -228,18 +246,20 @@ _NO_DOMAINS: frozenset[str] = frozenset()
 _EXEMPT_NOTE = "exempt recipient: receives the message whatever its findings"
 
 
-def _override_notes(exempt_id: str | None, senders: _Senders) -> tuple[str | None, str | None]:
+def _override_notes(
+    exempt_id: str | None, blocked_by: str | None, senders: _Senders
+) -> tuple[str | None, str | None]:
     """Notes for the impersonation and the later steps when a decisive entry beats them.
 
-    An exempt recipient or a blocked sender overrides everything below it. A trusted sender
-    overrides an impersonation finding and makes acceptable senders and trusted domains
-    unnecessary (superseded).
+    An exempt recipient, a blocked sender or a content policy overrides everything below
+    it. A trusted sender overrides an impersonation finding and makes acceptable senders
+    and trusted domains unnecessary (superseded).
     """
     if exempt_id is not None:
         note = f"overridden by exempt recipient allow policy {exempt_id}"
         return note, note
-    if senders.block_id is not None:
-        note = f"overridden by blocked sender {senders.block_id}"
+    if blocked_by is not None:
+        note = f"overridden by {blocked_by}"
         return note, note
     if senders.trusted_id is not None:
         return (
@@ -341,7 +361,11 @@ def _senders(message: Message, hits: Sequence[SenderHit]) -> _Senders:
 
 
 def _sender_reason(
-    entry: PolicyEntry, field: str, senders: _Senders, exempt_id: str | None
+    entry: PolicyEntry,
+    field: str,
+    senders: _Senders,
+    exempt_id: str | None,
+    blocked_by: str | None,
 ) -> Reason:
     if entry.effect == EFFECT_BLOCK:
         if exempt_id is not None:
@@ -353,8 +377,8 @@ def _sender_reason(
         honoured, note = False, NOTE_UNVERIFIED
     elif exempt_id is not None:
         honoured, note = False, f"overridden by exempt recipient allow policy {exempt_id}"
-    elif senders.block_id is not None:
-        honoured, note = False, f"overridden by blocked sender {senders.block_id}"
+    elif blocked_by is not None:
+        honoured, note = False, f"overridden by {blocked_by}"
     elif entry.effect == EFFECT_TRUSTED:
         honoured, note = True, "trusted sender: all findings removed"
     elif senders.trusted_id is not None:
@@ -365,6 +389,25 @@ def _sender_reason(
     if honoured and entry.verify_sender:
         note += " (verify_sender satisfied)"
     return Reason(entry.resource, entry.id, entry.pattern, field, entry.effect, honoured, note)
+
+
+def _first_content(hits: Sequence[ContentHit]) -> ContentHit:
+    """The content policy a verdict is explained by: lowest id, then subject before body."""
+    return min(hits, key=lambda hit: (hit[0].id, _FIELD_RANK[hit[1]]))
+
+
+def _content_reasons(
+    hits: Sequence[ContentHit], exempt_id: str | None, reasons: list[Reason]
+) -> None:
+    for entry, field in hits:
+        if exempt_id is not None:
+            honoured, note = False, f"overridden by exempt recipient allow policy {exempt_id}"
+        else:
+            honoured = True
+            note = f"content policy {entry.name!r} found in the {field}: disposition MALICIOUS"
+        reasons.append(
+            Reason(RESOURCE_CONTENT, entry.id, entry.pattern, field, EFFECT_CONTENT, honoured, note)
+        )
 
 
 def _impersonation_reasons(
@@ -478,7 +521,13 @@ def message_outcome(
     message: Message, matches: Matches, exempt: Sequence[PolicyEntry] = ()
 ) -> Outcome:
     """Precedence steps 1 to 8 for a recipient whose exempt-recipient matches are ``exempt``."""
-    if not (matches.restrictions or matches.senders or matches.impersonation or exempt):
+    if not (
+        matches.restrictions
+        or matches.senders
+        or matches.impersonation
+        or matches.content
+        or exempt
+    ):
         if not message.findings:
             return NO_FINDINGS
         if not matches.trusted_domains:
@@ -509,11 +558,22 @@ def message_outcome(
                 for entry in exempt
             ]
         )
+    content = _first_content(matches.content) if matches.content else None
+    blocked_by = (
+        f"blocked sender {senders.block_id}"
+        if senders.block_id is not None
+        else (f"content policy {content[0].id}" if content is not None else None)
+    )
+    if matches.content:
+        _content_reasons(matches.content, exempt_id, reasons)
     if matches.senders:
         reasons.extend(
-            [_sender_reason(entry, field, senders, exempt_id) for entry, field in matches.senders]
+            [
+                _sender_reason(entry, field, senders, exempt_id, blocked_by)
+                for entry, field in matches.senders
+            ]
         )
-    overridden, superseded = _override_notes(exempt_id, senders)
+    overridden, superseded = _override_notes(exempt_id, blocked_by, senders)
     impersonator = (
         _impersonation_reasons(matches.impersonation, overridden, reasons)
         if matches.impersonation
@@ -531,6 +591,12 @@ def message_outcome(
         return Outcome(NONE, ordered, cause, tls_drop)
     if senders.block_id is not None:
         cause = f"sender matched blocked sender {senders.block_id}, disposition MALICIOUS"
+        return Outcome("MALICIOUS", ordered, cause, tls_drop)
+    if content is not None:
+        entry, field = content
+        cause = (
+            f"content policy {entry.name!r} ({entry.id}) matched the {field}, disposition MALICIOUS"
+        )
         return Outcome("MALICIOUS", ordered, cause, tls_drop)
     if senders.trusted_id is not None:
         cause = (

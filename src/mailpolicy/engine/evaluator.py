@@ -9,13 +9,16 @@ nothing, because most messages match no entry at all.
 from __future__ import annotations
 
 from mailpolicy.engine.decide import (
+    FIELD_BODY,
     FIELD_CLIENT_HOSTNAME,
     FIELD_CLIENT_IP,
     FIELD_ENVELOPE_FROM,
     FIELD_HEADER_FROM,
     FIELD_REPLY_TO,
+    FIELD_SUBJECT,
     NO_FINDINGS,
     NO_MATCHES,
+    ContentHit,
     ImpersonationHit,
     Matches,
     Outcome,
@@ -150,6 +153,17 @@ def _trusted_domain_hits(snapshot: Snapshot, message: Message) -> list[TrustedDo
     return hits
 
 
+def _content_hits(snapshot: Snapshot, message: Message) -> list[ContentHit]:
+    hits: list[ContentHit] = []
+    for index, field, text in (
+        (snapshot.content_subject, FIELD_SUBJECT, message.subject),
+        (snapshot.content_body, FIELD_BODY, message.body),
+    ):
+        if index is not None and text:
+            hits.extend([(entry, field) for entry in index.match(text)])
+    return hits
+
+
 def _matches(message: Message, snapshot: Snapshot) -> Matches:
     """Every message-wide match."""
     envelope = normalize_path(message.envelope_from)
@@ -195,9 +209,14 @@ def _matches(message: Message, snapshot: Snapshot) -> Matches:
         if message.findings and (snapshot.trusted_domains or snapshot.trusted_regex)
         else []
     )
-    if not (restriction_hits or sender_hits or impersonation or trusted):
+    content = (
+        _content_hits(snapshot, message)
+        if snapshot.content_subject is not None or snapshot.content_body is not None
+        else []
+    )
+    if not (restriction_hits or sender_hits or impersonation or trusted or content):
         return NO_MATCHES
-    return Matches(restriction_hits, sender_hits, impersonation, trusted)
+    return Matches(restriction_hits, sender_hits, impersonation, trusted, content)
 
 
 def _recipient_lookup(

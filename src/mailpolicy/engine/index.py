@@ -62,7 +62,8 @@ class RegexSet(Generic[T]):
         return bool(screen(encode_text(joined)))
 
     def match(self, text: str) -> tuple[T, ...]:
-        """Entries whose pattern matches the whole of ``text``."""
+        """Entries whose pattern matches ``text``: the whole of it, or anywhere in it for a set
+        built by :func:`build_search_set`."""
         data = encode_text(text)
         found: tuple[T, ...] = ()
         for matcher, entries in self.sets:
@@ -162,6 +163,24 @@ def build_regex_set(
     if not groups:
         return None, rejected
     return RegexSet(tuple(groups), _compile_screen(accepted)), rejected
+
+
+def _compile_search_set(patterns: Sequence[str]) -> Any:
+    compiled = re2.Set.SearchSet(set_options(len(patterns)))
+    for pattern in patterns:
+        compiled.Add(pattern)
+    compiled.Compile()
+    return compiled
+
+
+def build_search_set(
+    by_pattern: dict[str, list[T]],
+    compile_set: Callable[[Sequence[str]], Any] = _compile_search_set,
+) -> tuple[RegexSet[T] | None, list[tuple[T, str]]]:
+    """Like :func:`build_regex_set`, for patterns found anywhere in a text (content)."""
+    found, rejected = build_regex_set(by_pattern, compile_set)
+    # The screen answers "does a pattern match a whole field"; a search needs none.
+    return (None if found is None else RegexSet(found.sets)), rejected
 
 
 class IpIndex(Generic[T]):

@@ -24,6 +24,11 @@ RESOURCE_TRUSTED_DOMAINS = "trusted_domains"
 RESOURCE_IMPERSONATION = "impersonation_registry"
 RESOURCE_DOMAINS = "domains"
 RESOURCE_RESTRICTIONS = "sending_domain_restrictions"
+RESOURCE_CONTENT = "content_policies"
+
+# The parts of a message a content policy can target.
+TARGET_SUBJECT = "SUBJECT"
+TARGET_BODY = "BODY"
 
 ACTION_DELIVER = "deliver"
 ACTION_DROP = "drop"
@@ -79,6 +84,15 @@ class SendingDomainRestrictionRule:
     id: str
     domain: str
     exclude: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ContentPolicyRule:
+    id: str
+    name: str
+    pattern: str
+    targets: tuple[str, ...]
+    enabled: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from mailpolicy.engine.decide import (
     EFFECT_BLOCK,
     EFFECT_EXEMPT,
     EFFECT_TRUSTED,
+    ContentEntry,
     ImpersonationEntry,
     PolicyEntry,
     ProtectedEntry,
@@ -27,16 +28,26 @@ from mailpolicy.engine.decide import (
     TrustedDomainEntry,
     protected_entry,
 )
-from mailpolicy.engine.index import IpIndex, PatternIndexBuilder, RegexSet, build_regex_set
+from mailpolicy.engine.index import (
+    IpIndex,
+    PatternIndexBuilder,
+    RegexSet,
+    build_regex_set,
+    build_search_set,
+)
 from mailpolicy.engine.model import (
     RESOURCE_ALLOW,
     RESOURCE_BLOCK,
+    RESOURCE_CONTENT,
     RESOURCE_DOMAINS,
     RESOURCE_IMPERSONATION,
     RESOURCE_RESTRICTIONS,
     RESOURCE_TRUSTED_DOMAINS,
+    TARGET_BODY,
+    TARGET_SUBJECT,
     AllowPolicyRule,
     BlockedSenderRule,
+    ContentPolicyRule,
     ImpersonationRule,
     ProtectedDomainRule,
     SendingDomainRestrictionRule,
@@ -168,6 +179,9 @@ class Snapshot:
     trusted_domains: dict[str, tuple[TrustedDomainEntry, ...]]
     trusted_regex: RegexSet[TrustedDomainEntry] | None
     impersonation: dict[str, tuple[ImpersonationEntry, ...]]
+    # Enabled content policies, by target; each pattern is found anywhere in its text.
+    content_subject: RegexSet[ContentEntry] | None
+    content_body: RegexSet[ContentEntry] | None
     skipped: tuple[Skipped, ...]
     entries: int
 
@@ -309,6 +323,30 @@ def _index_restrictions(
     return count
 
 
+def _index_content(
+    rules: Iterable[ContentPolicyRule],
+    subject: dict[str, list[ContentEntry]],
+    body: dict[str, list[ContentEntry]],
+    skipped: list[Skipped],
+) -> int:
+    count = 0
+    for rule in rules:
+        count += 1
+        if not rule.enabled:
+            continue
+        try:
+            check_regex(rule.pattern)
+        except RegexError as exc:
+            skipped.append((RESOURCE_CONTENT, rule.id, str(exc)))
+            continue
+        entry = ContentEntry(rule.id, rule.name, rule.pattern)
+        if TARGET_SUBJECT in rule.targets:
+            subject.setdefault(rule.pattern, []).append(entry)
+        if TARGET_BODY in rule.targets:
+            body.setdefault(rule.pattern, []).append(entry)
+    return count
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     # A build allocates millions of small objects and no reference cycles worth collecting;
@@ -332,6 +370,7 @@ def build_snapshot(
     impersonation: Iterable[ImpersonationRule] = (),
     domains: Iterable[ProtectedDomainRule] = (),
     restrictions: Iterable[SendingDomainRestrictionRule] = (),
+    content_policies: Iterable[ContentPolicyRule] = (),
 ) -> Snapshot:
     """Index the settings lists.
 
@@ -347,6 +386,7 @@ def build_snapshot(
             impersonation,
             domains,
             restrictions,
+            content_policies,
         )
 
 
@@ -357,8 +397,11 @@ def _build(
     impersonation: Iterable[ImpersonationRule],
     domains: Iterable[ProtectedDomainRule],
     restrictions: Iterable[SendingDomainRestrictionRule],
+    content_policies: Iterable[ContentPolicyRule],
 ) -> Snapshot:
     skipped: list[Skipped] = []
+    content_subject: dict[str, list[ContentEntry]] = {}
+    content_body: dict[str, list[ContentEntry]] = {}
     sender: PatternIndexBuilder[PolicyEntry] = PatternIndexBuilder()
     exempt: PatternIndexBuilder[PolicyEntry] = PatternIndexBuilder()
     trusted: PatternIndexBuilder[TrustedDomainEntry] = PatternIndexBuilder()
@@ -372,6 +415,7 @@ def _build(
         + _index_registry(impersonation, registry, skipped)
         + _index_protected(domains, protected, skipped)
         + _index_restrictions(restrictions, restricted, skipped)
+        + _index_content(content_policies, content_subject, content_body, skipped)
     )
 
     sender_regex, sender_rejected = build_regex_set(sender.regex)
@@ -381,6 +425,10 @@ def _build(
         skipped.append((policy.resource, policy.id, reason))
     for td_entry, reason in trusted_rejected:
         skipped.append((RESOURCE_TRUSTED_DOMAINS, td_entry.id, reason))
+    subject_set, subject_rejected = build_search_set(content_subject)
+    body_set, body_rejected = build_search_set(content_body)
+    for content_entry, reason in (*subject_rejected, *body_rejected):
+        skipped.append((RESOURCE_CONTENT, content_entry.id, reason))
 
     sender_domains: dict[str, SenderSlot] = {
         domain: (tuple(entries), ()) for domain, entries in sender.domains.items()
@@ -407,6 +455,8 @@ def _build(
         trusted_domains=trusted.frozen_domains(),
         trusted_regex=trusted_regex,
         impersonation={name: tuple(entries) for name, entries in registry.items()},
+        content_subject=subject_set,
+        content_body=body_set,
         skipped=tuple(dict.fromkeys(skipped)),
         entries=count,
     )

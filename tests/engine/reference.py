@@ -1,10 +1,12 @@
-"""A reference evaluator that checks every entry against every message field.
+"""A reference evaluator that checks every entry against every message field: the test oracle.
 
 It exists to be obviously right rather than fast: tests compare the indexed engine with it
 on randomly generated settings and messages, and the benchmark reports how much faster
-the indexed engine is. It shares the precedence code (:mod:`mailpolicy.engine.decide`)
-and pattern validation with the engine, but none of the lookup structures, and it parses
-addresses with :func:`email.utils.parseaddr` alone and IP addresses with :mod:`ipaddress`.
+the indexed engine is. It lives with the tests because nothing in the service runs it.
+
+It shares the precedence code (:mod:`mailpolicy.engine.decide`) and pattern validation with
+the engine, but none of the lookup structures, and it parses addresses with
+:func:`email.utils.parseaddr` alone and IP addresses with :mod:`ipaddress`.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from typing import Any
 import re2
 
 from mailpolicy.engine.decide import (
+    FIELD_BODY,
     FIELD_CLIENT_HOSTNAME,
     FIELD_CLIENT_IP,
     FIELD_ENVELOPE_FROM,
     FIELD_HEADER_FROM,
     FIELD_REPLY_TO,
+    FIELD_SUBJECT,
+    ContentEntry,
+    ContentHit,
     ImpersonationEntry,
     ImpersonationHit,
     Matches,
@@ -37,8 +43,11 @@ from mailpolicy.engine.decide import (
     recipient_verdict,
 )
 from mailpolicy.engine.model import (
+    TARGET_BODY,
+    TARGET_SUBJECT,
     AllowPolicyRule,
     BlockedSenderRule,
+    ContentPolicyRule,
     ImpersonationRule,
     Message,
     ProtectedDomainRule,
@@ -52,7 +61,7 @@ from mailpolicy.engine.parse import (
     normalize_path,
     parse_mailbox_slow,
 )
-from mailpolicy.engine.regex import full_match, regex_options
+from mailpolicy.engine.regex import RegexError, check_regex, encode_text, full_match, regex_options
 from mailpolicy.engine.snapshot import (
     KIND_DOMAIN,
     KIND_EMAIL,
@@ -80,6 +89,8 @@ class NaiveSnapshot:
     impersonation: tuple[ImpersonationEntry, ...]
     protected: tuple[ProtectedEntry, ...]
     restrictions: tuple[RestrictionEntry, ...]
+    # (entry, target, compiled pattern) of every enabled content policy.
+    content: tuple[tuple[ContentEntry, str, Any], ...]
 
 
 def _compiled(kind: str, key: Any) -> Any:
@@ -137,6 +148,7 @@ def build_naive(
     impersonation: Iterable[ImpersonationRule] = (),
     domains: Iterable[ProtectedDomainRule] = (),
     restrictions: Iterable[SendingDomainRestrictionRule] = (),
+    content_policies: Iterable[ContentPolicyRule] = (),
 ) -> NaiveSnapshot:
     """The same settings as :func:`~mailpolicy.engine.build_snapshot` takes, as flat lists."""
     sender, exempt = _sender_patterns(allow_policies, blocked_senders)
@@ -160,6 +172,17 @@ def build_naive(
             restricted.append(restriction_entry(restriction))
         except PatternError:
             continue
+    content: list[tuple[ContentEntry, str, Any]] = []
+    for policy in content_policies:
+        if not policy.enabled:
+            continue
+        try:
+            check_regex(policy.pattern)
+        except RegexError:
+            continue
+        compiled = re2.compile(policy.pattern, regex_options())
+        entry = ContentEntry(policy.id, policy.name, policy.pattern)
+        content.extend((entry, target, compiled) for target in dict.fromkeys(policy.targets))
     return NaiveSnapshot(
         tuple(sender),
         tuple(exempt),
@@ -167,6 +190,7 @@ def build_naive(
         tuple(registry),
         tuple(protected),
         tuple(restricted),
+        tuple(content),
     )
 
 
@@ -272,6 +296,17 @@ def _trusted_domain_hits(message: Message, patterns: Iterable[Pattern]) -> list[
     return hits
 
 
+def _content_hits(message: Message, snapshot: NaiveSnapshot) -> list[ContentHit]:
+    texts = {TARGET_SUBJECT: message.subject, TARGET_BODY: message.body}
+    fields = {TARGET_SUBJECT: FIELD_SUBJECT, TARGET_BODY: FIELD_BODY}
+    hits: list[ContentHit] = []
+    for entry, target, compiled in snapshot.content:
+        text = texts[target]
+        if text and compiled.search(encode_text(text)) is not None:
+            hits.append((entry, fields[target]))
+    return hits
+
+
 def evaluate_naive(message: Message, snapshot: NaiveSnapshot) -> Verdict:
     """The verdict :func:`~mailpolicy.engine.evaluate` must give, found by linear scans."""
     envelope = normalize_path(message.envelope_from)
@@ -287,6 +322,7 @@ def evaluate_naive(message: Message, snapshot: NaiveSnapshot) -> Verdict:
         _sender_hits(message, addresses, snapshot.sender),
         _impersonation_hits(name, header, snapshot.impersonation),
         _trusted_domain_hits(message, snapshot.trusted_domains),
+        _content_hits(message, snapshot),
     )
     verdicts = []
     for recipient in message.recipients:
