@@ -1,33 +1,172 @@
-"""The `mailpolicy` command: serve, migrate, and administer accounts, tokens, keys and domains."""
+"""The `mailpolicy` command: serve, migrate, and administer accounts, tokens, keys and domains.
+
+A command never ends in a traceback: whatever stops it is told in one line on stderr (a few
+when several settings are wrong at once), with a non-zero exit status: 2 for a bad argument or
+setting, 1 for anything else. MAILPOLICY_DEBUG=1 lets an error through with its traceback.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy as email_policy
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from alembic.util.exc import CommandError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session
+from typer.core import TyperGroup
 
 from mailpolicy import migrate
 from mailpolicy.accounts import Account, create_account, require_account
 from mailpolicy.auth import ApiKey, ApiToken, Permission, create_key, create_token
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, utcnow
-from mailpolicy.errors import ApiError
+from mailpolicy.errors import ApiError, ValidationFailed
 from mailpolicy.timefmt import iso
+from mailpolicy.validation import email_problem
+
+ENV_PREFIX = "MAILPOLICY_"
+DATABASE_VARIABLE = f"{ENV_PREFIX}DATABASE_URL"
+DEBUG_VARIABLE = f"{ENV_PREFIX}DEBUG"
+# Several problems at once (a message with many bad recipients, say) are cut to this many lines.
+MAX_ERROR_LINES = 10
+USAGE = 2  # exit status for a bad argument or setting, as for Typer's own usage errors
+FAILURE = 1
+
+
+class CliError(Exception):
+    """Something the user can fix, said in a line (one per problem); `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _debug() -> bool:
+    return os.environ.get(DEBUG_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _masked(url: str) -> str:
+    """A database URL as it may be shown: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        # Whatever stands between the scheme and an @ may be a password.
+        return f"{url.split(':', 1)[0]}:***@{url.rpartition('@')[2]}" if "@" in url else url
+
+
+def _database_in_force() -> str:
+    try:
+        return _masked(Settings().database_url)
+    except ValidationError:
+        return "the database"
+
+
+def _setting_problems(exc: ValidationError) -> list[str]:
+    """One line per bad MAILPOLICY_* variable, naming it (and its value, for numbers and flags)."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        kind = error["type"]
+        if kind == "bool_parsing":
+            problem = "should be true or false"
+        elif kind == "int_parsing":
+            problem = "should be a whole number"
+        elif kind == "float_parsing":
+            problem = "should be a number"
+        else:
+            problem = error["msg"].removeprefix("Input ").removeprefix("Value error, ")
+        info = Settings.model_fields.get(field)
+        if info is not None and info.annotation in (bool, int, float):
+            problem += f", got {error['input']!r}"
+        lines.append(f"{ENV_PREFIX}{field.upper()} {problem}")
+    return lines
+
+
+def _problems(exc: Exception) -> tuple[list[str], int]:
+    """What stopped a command, in lines for people, and the exit status that goes with it."""
+    if isinstance(exc, CliError):
+        return str(exc).splitlines(), exc.code
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        return _setting_problems(exc), USAGE
+    if isinstance(exc, ApiError):
+        return [str(exc)], USAGE if isinstance(exc, ValidationFailed) else FAILURE
+    if isinstance(exc, CommandError):
+        return [f"cannot migrate the database: {exc}"], FAILURE
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        # Never the statement or its parameters: those can hold secrets' digests.
+        reason = f"{exc.orig} ({type(exc.orig).__name__})"
+        return [f"database {_database_in_force()}: {reason}"], FAILURE
+    if isinstance(exc, SQLAlchemyError):
+        return [f"database {_database_in_force()}: {exc}"], FAILURE
+    if isinstance(exc, ImportError):
+        return [f"a module mailpolicy needs is missing: {exc}"], FAILURE
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return [f"{where}{exc.strerror}"], FAILURE
+    kind = type(exc).__name__ if type(exc).__module__ == "builtins" else type(exc).__qualname__
+    detail = f": {exc}" if str(exc) else ""
+    return [
+        f"unexpected {kind}{detail} (run with {DEBUG_VARIABLE}=1 to see the full traceback)"
+    ], FAILURE
+
+
+def _fail(exc: Exception) -> int:
+    """Tell the user what stopped the command, in as few lines as it takes; the exit status."""
+    lines, code = _problems(exc)
+    lines = [_one_line(line) for line in lines] or ["failed"]
+    if len(lines) > MAX_ERROR_LINES:
+        more = len(lines) - MAX_ERROR_LINES + 1
+        lines = [*lines[: MAX_ERROR_LINES - 1], f"... and {more} more problems"]
+    for line in lines:
+        err.print(f"[red]error:[/red] {escape(line)}", emoji=False)
+    return code
+
+
+# Typer's own exits and usage errors, and a closed pipe, are Typer's to report.
+_TYPERS = (typer.Exit, typer.Abort, typer.TyperException, BrokenPipeError, EOFError)
+
+
+class _Reporting(TyperGroup):
+    """The command group that turns any error of a command into its one-line report."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _TYPERS:
+            raise
+        except Exception as exc:
+            if _debug():
+                raise
+            raise typer.Exit(_fail(exc)) from None
+
 
 app = typer.Typer(
-    help="mailpolicy: self-hosted email security policy service.", no_args_is_help=True
+    help="mailpolicy: self-hosted email security policy service.",
+    no_args_is_help=True,
+    cls=_Reporting,
+    # With MAILPOLICY_DEBUG=1 errors come through as plain Python tracebacks.
+    pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -45,27 +184,90 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
+def main() -> None:
+    """The `mailpolicy` command, as installed and as `python -m mailpolicy`."""
+    try:
+        app()
+    except Exception as exc:  # outside any command: the group reports what happens inside one
+        if _debug():
+            raise
+        sys.exit(_fail(exc))
+
+
 def _show(table: Table) -> None:
     # Off a terminal rich would fit tables to 80 columns and cut ids that scripts need whole.
     console = out if out.is_terminal else Console(soft_wrap=True, width=10_000)
     console.print(table)
 
 
-AccountOpt = Annotated[str, typer.Option("--account", help="Account id (32 hex characters).")]
+AccountOpt = Annotated[
+    str, typer.Option("--account", metavar="ID", help="Account id (32 hex characters).")
+]
 PermissionOpt = Annotated[Permission, typer.Option("--permission", help="read or write.")]
+
+
+def _check_database_url(url: str) -> None:
+    """Refuse a database URL that cannot work, before anything connects to it: one that does
+    not parse, names a driver that is not installed, or an SQLite file whose directory cannot
+    be made."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise CliError(
+            f"{DATABASE_VARIABLE}: {_masked(url)!r} is not a database URL; "
+            "use e.g. sqlite:///var/mailpolicy.db or postgresql+psycopg://USER@HOST/DATABASE",
+            USAGE,
+        ) from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise CliError(
+            f"{DATABASE_VARIABLE}: no database driver {parsed.drivername!r} ({shown}); "
+            "mailpolicy runs on sqlite:// and postgresql+psycopg://",
+            USAGE,
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise CliError(
+            f"{DATABASE_VARIABLE}: the driver for {parsed.drivername} is not installed ({exc})"
+        ) from None
+    if dialect.name != "sqlite":
+        return
+    if not parsed.database or parsed.database == ":memory:":
+        raise CliError(
+            f"{DATABASE_VARIABLE}: {shown} is an in-memory database, gone when the command "
+            "ends; give a file, e.g. sqlite:///var/mailpolicy.db",
+            USAGE,
+        )
+    if parsed.query.get("uri"):
+        return  # a file: URI, opened by SQLite as it says
+    directory = Path(parsed.database).parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(
+            f"{DATABASE_VARIABLE}: cannot create the directory {directory} for {shown}: "
+            f"{exc.strerror}"
+        ) from None
+
+
+def _settings() -> Settings:
+    """The MAILPOLICY_* settings in force, their database URL checked."""
+    settings = Settings()
+    _check_database_url(settings.database_url)
+    return settings
 
 
 @contextmanager
 def session_scope() -> Iterator[Session]:
-    settings = Settings()
+    settings = _settings()
     migrate.upgrade(settings.database_url)
     database = Database(settings.database_url)
     try:
         with database.transaction() as session:
             yield session
-    except ApiError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
     finally:
         database.dispose()
 
@@ -80,20 +282,47 @@ def _table(*columns: str) -> Table:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (MAILPOLICY_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port (MAILPOLICY_PORT).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Listen port (MAILPOLICY_PORT).")
+    ] = None,
 ) -> None:
     """Migrate the database, create a first account on an empty one, and serve the API."""
     import uvicorn
+    from uvicorn.config import LOG_LEVELS
 
     from mailpolicy.app import create_app
     from mailpolicy.server import server_config
 
-    settings = Settings()
+    settings = _settings()
+    if settings.log_level.lower() not in LOG_LEVELS:
+        raise CliError(
+            f"{ENV_PREFIX}LOG_LEVEL should be one of {', '.join(LOG_LEVELS)}, "
+            f"got {settings.log_level!r}",
+            USAGE,
+        )
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings.model_copy(update=overrides)
     migrate.upgrade(settings.database_url)
     _bootstrap(settings)
     uvicorn.Server(server_config(create_app(settings), settings)).run()
+
+
+def _program() -> str:
+    """This command as the user can type it again."""
+    invoked = sys.argv[0] if sys.argv else ""
+    if Path(invoked).name == "mailpolicy":
+        return shlex.quote(invoked)
+    if Path(invoked).name == "__main__.py":
+        return f"{shlex.quote(sys.executable)} -m mailpolicy"
+    return ".venv/bin/mailpolicy"
+
+
+def _command(settings: Settings, *args: str) -> str:
+    """A mailpolicy command line for a POSIX shell that reaches the same database."""
+    words = [_program(), *(shlex.quote(a) for a in args)]
+    if settings.database_url != Settings.model_fields["database_url"].default:
+        words.insert(0, f"{DATABASE_VARIABLE}={shlex.quote(settings.database_url)}")
+    return " ".join(words)
 
 
 def _bootstrap(settings: Settings) -> None:
@@ -112,35 +341,65 @@ def _bootstrap(settings: Settings) -> None:
                 out.print(secret)
             else:
                 out.print(f"mailpolicy: account {account.id}")
+                new_token = _command(
+                    settings, "tokens", "create", "--account", account.id, "--permission", "write"
+                )
+                # As it must be typed: no markup, highlighting or emoji codes read into it.
                 out.print(
-                    "mailpolicy: new token: .venv/bin/mailpolicy tokens create "
-                    f"--account {account.id} --permission write"
+                    f"mailpolicy: new token: {new_token}",
+                    markup=False,
+                    highlight=False,
+                    emoji=False,
                 )
             out.print(f"mailpolicy: API at {base}/accounts/{account.id}/email-security/settings/")
     finally:
         database.dispose()
 
 
+def _revisions(url: str) -> str:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config(url))
+    known = [r.revision for r in reversed(list(script.walk_revisions()))]
+    return ", ".join(["base", *known, "head"])
+
+
+def _migrate(direction: str, url: str, revision: str) -> None:
+    step = migrate.upgrade if direction == "upgrade" else migrate.downgrade
+    try:
+        step(url, revision)
+    except (CommandError, AssertionError) as exc:
+        # Alembic's resolver stops on a bare assertion for a step past the last revision
+        # (head+5, say) or an empty one: both are a bad REVISION, as an unknown one is.
+        reason = str(exc) or "no such revision"
+        at = migrate.current(url) or "base"
+        raise CliError(
+            f"cannot {direction} to {revision!r}: {reason} "
+            f"(the database is at {at}; revisions: {_revisions(url)})",
+            USAGE,
+        ) from None
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations up to REVISION (default: head)."""
-    url = Settings().database_url
-    migrate.upgrade(url, revision)
-    out.print(f"database at revision {migrate.current(url)}")
+    url = _settings().database_url
+    _migrate("upgrade", url, revision)
+    out.print(f"database at revision {migrate.current(url) or 'base'}")
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
     """Revert migrations down to REVISION ('base' removes everything)."""
-    url = Settings().database_url
-    migrate.downgrade(url, revision)
-    out.print(f"database at revision {migrate.current(url)}")
+    url = _settings().database_url
+    _migrate("downgrade", url, revision)
+    out.print(f"database at revision {migrate.current(url) or 'base'}")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's revision."""
-    out.print(migrate.current(Settings().database_url) or "base")
+    out.print(migrate.current(_settings().database_url) or "base")
 
 
 # ---- accounts ---------------------------------------------------------------------------
@@ -210,11 +469,17 @@ def tokens_revoke(
 
 @keys_app.command("create")
 def keys_create(
-    email: Annotated[str, typer.Option("--email", help="The X-Auth-Email this key goes with.")],
+    email: Annotated[
+        str,
+        typer.Option("--email", metavar="ADDRESS", help="The X-Auth-Email this key goes with."),
+    ],
     account: AccountOpt,
     permission: PermissionOpt = Permission.WRITE,
 ) -> None:
     """Create a legacy API key; the key is printed once, alone on the last line of stdout."""
+    problem = email_problem(email.strip())
+    if problem:
+        raise CliError(f"--email: {problem}", USAGE)
     with session_scope() as session:
         key, secret = create_key(session, email, account, permission)
         err.print(f"key {key.id} ({key.permission}) for {key.email} on account {account}")
@@ -253,8 +518,7 @@ def _revoke(model: type[Secret], secret_id: str, label: str) -> None:
     with session_scope() as session:
         row = session.get(model, secret_id)
         if row is None:
-            err.print(f"[red]error:[/red] no {label} {secret_id}")
-            raise typer.Exit(1)
+            raise CliError(f"no {label} {secret_id} (see {label}s list)")
         row.revoked_at = row.revoked_at or utcnow()
         out.print(f"revoked {secret_id}")
 
@@ -275,19 +539,74 @@ def domains_activate(domain_id: Annotated[str, typer.Argument(help="The domain's
 # ---- evaluate ---------------------------------------------------------------------------
 
 
-def _headers_from_eml(path: Path) -> dict[str, Any]:
-    """From, Reply-To, Return-Path and the To/Cc recipients of an RFC 5322 message."""
-    with path.open("rb") as handle:
-        parsed = BytesParser(policy=email_policy.default).parse(handle, headersonly=True)
+def _headers(message: Message, name: str) -> list[str]:
+    """The values of every `name` header, decoded; a header the parser cannot read (some
+    malformed ones make it fail) is taken as it stands in the file."""
+    try:
+        return [str(value) for value in message.get_all(name, [])]
+    except Exception:  # the stdlib's structured header parser, on input it does not expect
+        return [
+            _one_line(str(value)).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            for key, value in message.raw_items()
+            if key.lower() == name.lower()
+        ]
+
+
+def _text(part: Message) -> str:
+    """A text part's content, decoded with its charset; undecodable bytes become U+FFFD."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset, errors="replace")
+    except (LookupError, UnicodeError, ValueError):
+        return payload.decode("utf-8", errors="replace")
+
+
+def _texts(part: Message) -> Iterator[str]:
+    """The text/* parts a reader sees, in order: attachments and what they contain are not."""
+    if part.get_content_disposition() == "attachment":
+        return
+    if part.is_multipart():
+        children = part.get_payload()
+        for child in children if isinstance(children, list) else []:
+            if isinstance(child, Message):
+                yield from _texts(child)
+    elif part.get_content_maintype() == "text":
+        yield _text(part)
+
+
+def _fields_from_eml(path: Path) -> dict[str, Any]:
+    """From, Reply-To, Return-Path, the To/Cc recipients, the Subject and the text of an
+    RFC 5322 message, as MessageBody fields."""
+    from mailpolicy.evaluation import MAX_SUBJECT, MAX_TEXT
+
+    try:
+        with path.open("rb") as handle:
+            parsed: EmailMessage = BytesParser(policy=email_policy.default).parse(handle)
+    except OSError as exc:
+        raise CliError(f"--eml {path}: {exc.strerror}", USAGE) from None
     found: dict[str, Any] = {}
-    if parsed["From"] is not None:
-        found["header_from"] = str(parsed["From"])
-    if parsed["Reply-To"] is not None:
-        found["reply_to"] = str(parsed["Reply-To"])
-    if parsed["Return-Path"] is not None:
-        found["envelope_from"] = str(parsed["Return-Path"]).strip().strip("<>")
-    to = [str(v) for v in parsed.get_all("To", []) + parsed.get_all("Cc", [])]
-    found["recipients"] = [addr for _, addr in getaddresses(to) if addr]
+    for field, header in (
+        ("header_from", "From"),
+        ("reply_to", "Reply-To"),
+        ("envelope_from", "Return-Path"),
+        ("subject", "Subject"),
+    ):
+        values = _headers(parsed, header)
+        if values:
+            found[field] = values[0]
+    if "envelope_from" in found:
+        found["envelope_from"] = found["envelope_from"].strip().strip("<>")
+    # A NUL is refused in any field; in what people read it stands for an undecodable byte.
+    if "subject" in found:
+        found["subject"] = found["subject"].replace("\0", "\ufffd")[:MAX_SUBJECT]
+    people = _headers(parsed, "To") + _headers(parsed, "Cc")
+    found["recipients"] = [addr for _, addr in getaddresses(people) if addr]
+    texts = list(_texts(parsed))
+    if texts:
+        found["body"] = "\n".join(texts).replace("\0", "\ufffd")[:MAX_TEXT]
     return found
 
 
@@ -297,60 +616,166 @@ def _pairs(values: list[str], option: str, size: int) -> list[list[str]]:
         parts = value.split(":", size - 1)
         if len(parts) < size - (1 if option == "--finding" else 0):
             shape = "KIND:DISPOSITION[:DOMAIN]" if option == "--finding" else "DOMAIN:RESULT"
-            err.print(f"[red]error:[/red] {option} takes {shape}, got {value!r}")
-            raise typer.Exit(2)
+            raise CliError(f"{option} takes {shape}, got {value!r}", USAGE)
         pairs.append(parts)
     return pairs
+
+
+# Where each MessageBody field comes from on the command line, and from an --eml file.
+_OPTIONS = {
+    ("envelope_from",): "--envelope-from",
+    ("header_from",): "--header-from",
+    ("reply_to",): "--reply-to",
+    ("recipients",): "--rcpt",
+    ("client_ip",): "--client-ip",
+    ("client_hostname",): "--client-hostname",
+    ("helo",): "--helo",
+    ("tls", "protocol"): "--tls-protocol",
+    ("tls", "cipher"): "--tls-cipher",
+    ("auth", "spf"): "--spf",
+    ("auth", "dkim"): "--dkim",
+    ("auth", "dmarc"): "--dmarc",
+    ("findings",): "--finding",
+    ("subject",): "--subject",
+    ("body",): "--body",
+}
+_EML_SOURCES = {
+    "envelope_from": "Return-Path header",
+    "header_from": "From header",
+    "reply_to": "Reply-To header",
+    "recipients": "To and Cc recipients",
+    "subject": "Subject header",
+    "body": "text",
+}
+_EML_SUPPLIES = {"header_from": "a From header", "recipients": "To or Cc recipients"}
+
+
+def _message_problems(exc: ValidationError, from_eml: set[str], eml: Path | None) -> list[str]:
+    """MessageBody's complaints, each naming the option (or the --eml header) at fault."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(str(part) for part in error["loc"])
+        key = next((k for k in _OPTIONS if loc[: len(k)] == k), loc[:1])
+        field = key[0] if key else ""
+        if field in from_eml:
+            where = f"the {_EML_SOURCES.get(field, field)} of {eml}"
+        else:
+            where = _OPTIONS.get(key, field or "message")
+        if error["type"] == "missing" or (field == "recipients" and error["type"] == "too_short"):
+            supplied = (
+                f" (or an --eml file with {_EML_SUPPLIES[field]})" if field in _EML_SUPPLIES else ""
+            )
+            lines.append(f"{_OPTIONS.get(key, field)} is required{supplied}")
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        if message[:2].istitle():
+            message = message[0].lower() + message[1:]
+        lines.append(f"{where}: {message}")
+    return lines
+
+
+REQUIRED_UNLESS_EML = "[dim red]\\[required unless --eml has {}][/]"
 
 
 @app.command()
 def evaluate(
     account: AccountOpt,
+    client_ip: Annotated[
+        str,
+        typer.Option(
+            "--client-ip",
+            metavar="IP",
+            help="The IP address of the server that sent the message.",
+        ),
+    ],
     envelope_from: Annotated[
-        str | None, typer.Option("--envelope-from", help="MAIL FROM ('' for a bounce).")
+        str | None,
+        typer.Option(
+            "--envelope-from",
+            metavar="ADDRESS",
+            help="MAIL FROM ('' for a bounce); --eml gives its Return-Path.",
+        ),
     ] = None,
-    header_from: Annotated[str | None, typer.Option("--header-from", help="RFC 5322 From.")] = None,
-    reply_to: Annotated[str | None, typer.Option("--reply-to")] = None,
+    header_from: Annotated[
+        str | None,
+        typer.Option(
+            "--header-from",
+            metavar="ADDRESS",
+            help="RFC 5322 From, display name allowed. " + REQUIRED_UNLESS_EML.format("From"),
+        ),
+    ] = None,
+    reply_to: Annotated[
+        str | None, typer.Option("--reply-to", metavar="ADDRESS", help="RFC 5322 Reply-To.")
+    ] = None,
     recipient: Annotated[
-        list[str] | None, typer.Option("--rcpt", help="Envelope recipient (repeat).")
+        list[str] | None,
+        typer.Option(
+            "--rcpt",
+            metavar="ADDRESS",
+            help="Envelope recipient (repeat). " + REQUIRED_UNLESS_EML.format("To or Cc"),
+        ),
     ] = None,
-    client_ip: Annotated[str | None, typer.Option("--client-ip")] = None,
-    client_hostname: Annotated[str | None, typer.Option("--client-hostname")] = None,
-    helo: Annotated[str | None, typer.Option("--helo")] = None,
+    client_hostname: Annotated[
+        str | None, typer.Option("--client-hostname", metavar="HOST")
+    ] = None,
+    helo: Annotated[str | None, typer.Option("--helo", metavar="HOST")] = None,
     tls_protocol: Annotated[
-        str | None, typer.Option("--tls-protocol", help="e.g. TLSv1.3; omit for plaintext.")
+        str | None,
+        typer.Option("--tls-protocol", metavar="NAME", help="e.g. TLSv1.3; omit for plaintext."),
     ] = None,
-    tls_cipher: Annotated[str, typer.Option("--tls-cipher")] = "unknown",
+    tls_cipher: Annotated[str, typer.Option("--tls-cipher", metavar="NAME")] = "unknown",
     spf: Annotated[
         str,
-        typer.Option("--spf", help="pass, fail, softfail, neutral, none, temperror, permerror."),
+        typer.Option(
+            "--spf",
+            metavar="RESULT",
+            help="pass, fail, softfail, neutral, none, temperror, permerror.",
+        ),
     ] = "none",
     dkim: Annotated[
-        list[str] | None, typer.Option("--dkim", help="DOMAIN:RESULT (repeat).")
+        list[str] | None,
+        typer.Option("--dkim", metavar="DOMAIN:RESULT", help="A DKIM result (repeat)."),
     ] = None,
-    dmarc: Annotated[str, typer.Option("--dmarc", help="pass, fail or none.")] = "none",
+    dmarc: Annotated[
+        str, typer.Option("--dmarc", metavar="RESULT", help="pass, fail or none.")
+    ] = "none",
     finding: Annotated[
-        list[str] | None, typer.Option("--finding", help="KIND:DISPOSITION[:DOMAIN] (repeat).")
+        list[str] | None,
+        typer.Option(
+            "--finding",
+            metavar="KIND:DISPOSITION[:DOMAIN]",
+            help="An upstream scanner's finding (repeat).",
+        ),
+    ] = None,
+    subject: Annotated[
+        str | None, typer.Option("--subject", metavar="TEXT", help="The Subject (decoded).")
+    ] = None,
+    body_text: Annotated[
+        str | None, typer.Option("--body", metavar="TEXT", help="The message's text.")
     ] = None,
     eml: Annotated[
         Path | None,
         typer.Option(
             "--eml",
+            metavar="FILE",
             exists=True,
             dir_okay=False,
-            help="Read From/Reply-To (and defaults) from an RFC 5322 file.",
+            help="An RFC 5322 message: its From, Reply-To, Return-Path, To/Cc, Subject and "
+            "text parts; options given as well override what it says.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
-    """Show what the account's settings do to one message, recipient by recipient, and why."""
-    from pydantic import ValidationError
+    """Show what the account's settings do to one message, recipient by recipient, and why.
 
+    --account and --client-ip are required; --header-from and --rcpt too, unless an --eml
+    file supplies them (its From, and its To and Cc).
+    """
     from mailpolicy.evaluation import MessageBody
-    from mailpolicy.handlers import validation_items
     from mailpolicy.snapshot import load_snapshot
 
-    fields: dict[str, Any] = _headers_from_eml(eml) if eml else {}
+    fields: dict[str, Any] = _fields_from_eml(eml) if eml else {}
+    from_eml = {k for k, v in fields.items() if v not in (None, [])}
     given = {
         "envelope_from": envelope_from,
         "header_from": header_from,
@@ -359,8 +784,12 @@ def evaluate(
         "client_ip": client_ip,
         "client_hostname": client_hostname,
         "helo": helo,
+        "subject": subject,
+        "body": body_text,
     }
-    fields.update({k: v for k, v in given.items() if v is not None})
+    given = {k: v for k, v in given.items() if v is not None}
+    fields.update(given)
+    from_eml -= set(given)
     fields.setdefault("envelope_from", "")
     fields["tls"] = {"protocol": tls_protocol, "cipher": tls_cipher} if tls_protocol else None
     fields["auth"] = {
@@ -375,9 +804,7 @@ def evaluate(
     try:
         body = MessageBody.model_validate(fields)
     except ValidationError as exc:
-        for item in validation_items([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]):
-            err.print(f"[red]error:[/red] {item.message}")
-        raise typer.Exit(2) from None
+        raise CliError("\n".join(_message_problems(exc, from_eml, eml)), USAGE) from None
 
     from mailpolicy.engine import evaluate as run
 

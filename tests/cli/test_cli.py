@@ -305,3 +305,25 @@ def test_the_installed_command_keeps_the_token_whole_on_a_narrow_console(
     secret = done.stdout.splitlines()[-1]
     assert re.fullmatch(r"[A-Za-z0-9_-]{32,}", secret), done.stdout
     assert client.get(url(account, "domains"), headers=bearer(secret)).status_code == 200
+
+
+@pytest.mark.parametrize("email", ["nope", "ops@", "two@@example.com", "ops@example..com", ""])
+def test_keys_create_refuses_a_bad_email(cli: Cli, tmp_path: Path, email: str) -> None:
+    account = new_account(cli)
+    result = cli("keys", "create", "--email", email, "--account", account, ok=False)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: --email: {email!r} is not a valid email address"), lines
+    # Nothing written: no key, and a database not yet made is not made either.
+    assert account not in cli("keys", "list").stdout
+    fresh = tmp_path / "untouched" / "mailpolicy.db"
+    runner = CliRunner()
+    again = runner.invoke(
+        cli_app,
+        ["keys", "create", "--email", email, "--account", account],
+        env={"MAILPOLICY_DATABASE_URL": f"sqlite:///{fresh}"},
+    )
+    assert again.exit_code == 2
+    assert not fresh.parent.exists()
