@@ -64,6 +64,7 @@ def test_every_model_table_is_registered() -> None:
         "sending_domain_restrictions",
         "trusted_domains",
         "url_ignore_patterns",
+        "content_policies",
     }
     assert expected <= MODEL_TABLES
 

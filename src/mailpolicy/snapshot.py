@@ -18,6 +18,7 @@ from mailpolicy.accounts import settings_version
 from mailpolicy.engine import (
     AllowPolicyRule,
     BlockedSenderRule,
+    ContentPolicyRule,
     ImpersonationRule,
     ProtectedDomainRule,
     SendingDomainRestrictionRule,
@@ -27,6 +28,7 @@ from mailpolicy.engine import (
 )
 from mailpolicy.resources.allow_policies import AllowPolicy
 from mailpolicy.resources.block_senders import BlockedSender
+from mailpolicy.resources.content_policies import ContentPolicy
 from mailpolicy.resources.domains import ProtectedDomain
 from mailpolicy.resources.impersonation_registry import ImpersonationEntry
 from mailpolicy.resources.sending_domain_restrictions import SendingDomainRestriction
@@ -83,6 +85,12 @@ def load_snapshot(session: Session, account_id: str) -> Snapshot:
         restrictions=[
             SendingDomainRestrictionRule(id=r.id, domain=r.domain, exclude=tuple(r.exclude))
             for r in rows(SendingDomainRestriction)
+        ],
+        content_policies=[
+            ContentPolicyRule(
+                id=r.id, name=r.name, pattern=r.pattern, targets=tuple(r.targets), enabled=r.enabled
+            )
+            for r in rows(ContentPolicy)
         ],
     )
 

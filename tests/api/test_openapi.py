@@ -157,9 +157,22 @@ def test_served_at_the_v4_root(ours: dict[str, Any]) -> None:
     assert ours["info"]["title"] == "mailpolicy"
 
 
+# Section 0a.3: content policies, the eighth resource, in both current SDKs.
+CONTENT_POLICIES = f"{SETTINGS}content_policies"
+AMENDED_OPERATIONS = {
+    (CONTENT_POLICIES, "get"),
+    (CONTENT_POLICIES, "post"),
+    (f"{CONTENT_POLICIES}/batch", "post"),
+    (f"{CONTENT_POLICIES}/{{policy_id}}", "get"),
+    (f"{CONTENT_POLICIES}/{{policy_id}}", "patch"),
+    (f"{CONTENT_POLICIES}/{{policy_id}}", "delete"),
+}
+
+
 def test_no_settings_operations_beyond_the_contract(ours: dict[str, Any]) -> None:
-    theirs = {(path, method) for path, method, _ in operations(CONTRACT)}
+    theirs = {(path, method) for path, method, _ in operations(CONTRACT)} | AMENDED_OPERATIONS
     assert {(path, method) for path, method, _ in operations(ours)} == theirs
+    assert len(theirs) == 50
 
 
 @pytest.mark.parametrize(("path", "method"), OPERATIONS)

@@ -17,7 +17,7 @@ ID = "3f0c2a7e-5b1d-4c8e-9f6a-0d2b4e6f8a10"
     [
         pytest.param("/client/v4/nowhere", id="outside-accounts"),
         pytest.param(
-            "/client/v4/accounts/{account}/email-security/settings/content_policies",
+            "/client/v4/accounts/{account}/email-security/settings/spam_traps",
             id="unbuilt-resource",
         ),
         pytest.param("/client/v4/accounts/{account}/email-security/settings", id="settings-root"),

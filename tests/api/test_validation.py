@@ -32,7 +32,7 @@ TYPE_CASES = [
     if r.path == "domains"
     for wrong in WRONG_TYPES[int]
 ]
-LIMITED_COMMENTS = [r for r in RESOURCES if r.path not in {"domains", "impersonation_registry"}]
+NOTED = [r for r in RESOURCES if r.note is not None]
 PATTERNED = [r for r in RESOURCES if "pattern" in r.required]
 QUERY_CASES = [
     pytest.param(r, name, value, id=f"{r.path}-{name}={value}")
@@ -69,13 +69,14 @@ def test_patch_null_for_required_field_is_400(
     assert api.get(resource.path, entry["id"]).json()["result"] == entry
 
 
-@pytest.mark.parametrize("resource", params(tuple(r for r in RESOURCES if r.path != "domains")))
+@pytest.mark.parametrize("resource", params(tuple(NOTED)))
 def test_patch_null_comments_is_accepted(api: Api, resource: Resource) -> None:
+    note = str(resource.note)
     entry = api.create(resource.path, resource.make(1))
-    assert entry["comments"]
-    response = api.patch(resource.path, entry["id"], json={"comments": None})
+    assert entry[note]
+    response = api.patch(resource.path, entry["id"], json={note: None})
     assert response.status_code == 200, response.text
-    assert response.json()["result"]["comments"] is None
+    assert response.json()["result"][note] is None
 
 
 @pytest.mark.parametrize("resource", params())
@@ -123,16 +124,14 @@ def test_wrong_type_on_patch_is_400(api: Api, resource: Resource) -> None:
     assert api.get(resource.path, entry["id"]).json()["result"] == entry
 
 
-@pytest.mark.parametrize("resource", params(tuple(LIMITED_COMMENTS)))
+@pytest.mark.parametrize("resource", params(tuple(NOTED)))
 def test_comments_longer_than_1024_are_400(api: Api, resource: Resource) -> None:
-    assert_error(
-        api.post(resource.path, json={**resource.make(0), "comments": "c" * 1025}), 400, "/comments"
-    )
-    entry = api.create(resource.path, {**resource.make(0), "comments": "c" * 1024})
-    assert entry["comments"] == "c" * 1024
-    assert_error(
-        api.patch(resource.path, entry["id"], json={"comments": "c" * 1025}), 400, "/comments"
-    )
+    note = str(resource.note)
+    body = {**resource.make(0), note: "c" * 1025}
+    assert_error(api.post(resource.path, json=body), 400, f"/{note}")
+    entry = api.create(resource.path, {**resource.make(0), note: "c" * 1024})
+    assert entry[note] == "c" * 1024
+    assert_error(api.patch(resource.path, entry["id"], json={note: "c" * 1025}), 400, f"/{note}")
 
 
 @pytest.mark.parametrize("resource", params(tuple(PATTERNED)))

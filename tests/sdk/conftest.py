@@ -172,6 +172,13 @@ TRUSTED_DOMAIN = {
     "is_similarity": False,
 }
 URL_IGNORE = {"pattern": r"^https://intranet\.example\.com/"}
+CONTENT_POLICY = {
+    "name": "Gift cards",
+    "pattern": r"gift\s+cards?",
+    "targets": ["SUBJECT", "BODY"],
+    "enabled": True,
+    "notes": "a classic",
+}
 
 CASES = [
     ResourceCase(
@@ -215,6 +222,13 @@ CASES = [
         TRUSTED_DOMAIN,
         {"is_similarity": True, "comments": "edited"},
         lambda n: changed(TRUSTED_DOMAIN, pattern=f"partner{n}.example.com"),
+    ),
+    ResourceCase(
+        "content_policies",
+        "ContentPolicy",
+        CONTENT_POLICY,
+        {"enabled": False, "notes": "edited", "targets": ["BODY"]},
+        lambda n: changed(CONTENT_POLICY, pattern=rf"gift card {n}\b"),
     ),
     ResourceCase(
         "url_ignore_patterns",

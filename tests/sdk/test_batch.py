@@ -13,7 +13,14 @@ from cloudflare import AsyncCloudflare, BadRequestError, Cloudflare, NotFoundErr
 from cloudflare.types.email_security import settings as types
 
 from tests.conftest import Tenant
-from tests.sdk.conftest import ALLOW_POLICY, BLOCK_SENDER, DOMAIN, TRUSTED_DOMAIN, changed
+from tests.sdk.conftest import (
+    ALLOW_POLICY,
+    BLOCK_SENDER,
+    CONTENT_POLICY,
+    DOMAIN,
+    TRUSTED_DOMAIN,
+    changed,
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,18 @@ BATCH_CASES = [
             "pattern",
         ),
         id="trusted_domains",
+    ),
+    pytest.param(
+        BatchCase(
+            "content_policies",
+            types.ContentPolicyBatchResponse,
+            lambda n: changed(CONTENT_POLICY, pattern=f"gift card {n}"),
+            {"enabled": False},
+            {"name": "Replaced", "pattern": "wire transfer", "targets": ["BODY"], "enabled": True},
+            changed(CONTENT_POLICY, pattern="(unclosed"),
+            "pattern",
+        ),
+        id="content_policies",
     ),
 ]
 

@@ -6,6 +6,7 @@ from mailpolicy.crud import ResourceSpec
 from mailpolicy.resources import (
     allow_policies,
     block_senders,
+    content_policies,
     domains,
     impersonation_registry,
     sending_domain_restrictions,
@@ -18,6 +19,7 @@ from mailpolicy.resources import (
 REGISTRY: tuple[tuple[ResourceSpec, APIRouter | None], ...] = (
     (allow_policies.SPEC, None),
     (block_senders.SPEC, None),
+    (content_policies.SPEC, None),
     (domains.SPEC, domains.router),
     (impersonation_registry.SPEC, None),
     (sending_domain_restrictions.SPEC, None),
