@@ -95,9 +95,13 @@ class RequestLog:
 
 @pytest.fixture
 def sdk(live_server: LiveServer, tenant: Tenant) -> Iterator[Cloudflare]:
-    """A write-token client that never retries, so an error cannot be hidden by a retry."""
+    """A write-token client that never retries, so an error cannot be hidden by a retry, and
+    that validates every response against the SDK's types."""
     with Cloudflare(
-        base_url=live_server.base_url, api_token=tenant.write_token, max_retries=0
+        base_url=live_server.base_url,
+        api_token=tenant.write_token,
+        max_retries=0,
+        _strict_response_validation=True,
     ) as client:
         yield client
 
@@ -109,6 +113,7 @@ def make_sdk(live_server: LiveServer) -> Iterator[Callable[..., Cloudflare]]:
 
     def factory(**kwargs: Any) -> Cloudflare:
         kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("_strict_response_validation", True)
         client = Cloudflare(base_url=live_server.base_url, **kwargs)
         made.append(client)
         return client
@@ -124,6 +129,7 @@ def make_async_sdk(live_server: LiveServer) -> Callable[..., AsyncCloudflare]:
 
     def factory(**kwargs: Any) -> AsyncCloudflare:
         kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("_strict_response_validation", True)
         return AsyncCloudflare(base_url=live_server.base_url, **kwargs)
 
     return factory

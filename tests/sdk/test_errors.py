@@ -235,7 +235,10 @@ def test_a_conflict_is_not_retried_by_default(live_server: LiveServer, tenant: T
     http = httpx.Client(event_hooks={"request": [log.record]})
     # Default retry policy (max_retries=2): only the server's header prevents retries.
     with Cloudflare(
-        base_url=live_server.base_url, api_token=tenant.write_token, http_client=http
+        base_url=live_server.base_url,
+        api_token=tenant.write_token,
+        http_client=http,
+        _strict_response_validation=True,
     ) as client:
         assert client.max_retries == 2
         senders = client.email_security.settings.block_senders

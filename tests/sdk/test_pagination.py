@@ -30,6 +30,7 @@ def logged_client(live_server: LiveServer, tenant: Tenant, log: RequestLog) -> C
         api_token=tenant.read_token,
         max_retries=0,
         http_client=http,
+        _strict_response_validation=True,
     )
 
 
