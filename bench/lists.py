@@ -43,7 +43,7 @@ from mailpolicy.accounts import Account, create_account
 from mailpolicy.app import create_app
 from mailpolicy.auth import Permission, create_token
 from mailpolicy.config import Settings
-from mailpolicy.crud import FEW_MATCHES, ResourceSpec, _dedupe_key
+from mailpolicy.crud import FEW_MATCHES, ResourceSpec, dedupe_key
 from mailpolicy.db import Database, make_engine
 from mailpolicy.resources import allow_policies, block_senders, domains
 
@@ -214,7 +214,7 @@ def domain_rows(account_id: str, count: int, seed: int) -> Iterator[dict[str, An
 
 def _keyed(spec: ResourceSpec, row: dict[str, Any]) -> dict[str, Any]:
     # The same duplicate key the API computes, so the unique index holds exactly what it would.
-    row["dedupe_key"] = _dedupe_key(spec, SimpleNamespace(**row))
+    row["dedupe_key"] = dedupe_key(spec, SimpleNamespace(**row))
     return row
 
 

@@ -11,10 +11,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailpolicy import __version__, evaluation, handlers
 from mailpolicy.config import Settings
-from mailpolicy.crud import make_router
 from mailpolicy.db import Database
 from mailpolicy.guard import Limits, RequestGuard
 from mailpolicy.resources import REGISTRY
+from mailpolicy.router import make_router
 from mailpolicy.snapshot import SnapshotCache
 from mailpolicy.validation import Rules
 

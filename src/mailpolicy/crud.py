@@ -1,19 +1,17 @@
 """The one generic mechanism behind every settings resource: list, get, create, edit, delete, batch.
 
-A resource describes itself in a `ResourceSpec`; `make_router` turns that into plain endpoints.
+A resource describes itself in a `ResourceSpec`; these operations work on any of them inside
+the request's transaction, and `mailpolicy.router.make_router` turns a spec into endpoints.
 Anything special to one resource lives in that resource's module, as a hook or an extra route.
 """
 
-# No `from __future__ import annotations` here: make_router puts runtime schema classes in
-# endpoint signatures, and FastAPI must see them as objects, not as names to look up.
+from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -21,10 +19,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mailpolicy.accounts import bump_settings_version
 from mailpolicy.db import Entity, utcnow
-from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
-from mailpolicy.envelope import ERROR_RESPONSES, ok, ok_list
 from mailpolicy.errors import ApiError, Conflict, NotFound
-from mailpolicy.schemas import MAX_ID, ListQuery, SearchableListQuery, batch_model
+from mailpolicy.schemas import ListQuery, SearchableListQuery
 from mailpolicy.validation import Rules
 
 Row = Any  # an instance of the spec's Entity subclass
@@ -40,6 +36,7 @@ class ResourceSpec:
     create: type[BaseModel]
     update: type[BaseModel]
     put: type[BaseModel] | None  # the schema of batch "puts"
+    read: type[BaseModel]  # what an entry answers with (declared in the OpenAPI document)
     list_query: type[ListQuery]
     serialize: Callable[[Row], dict[str, Any]]
     # Semantic checks on the merged entry (patterns by type, regexes); raise ValidationFailed.
@@ -248,83 +245,3 @@ def run_batch(
     for step, rows in (("patches", patches), ("puts", puts), ("posts", posts)):
         result[step] = [spec.serialize(row) for row in rows]
     return result
-
-
-def make_router(spec: ResourceSpec) -> APIRouter:
-    """The standard endpoints of one resource, its own schemas in the signatures."""
-    router = APIRouter(prefix=f"/accounts/{{account_id}}/email-security/settings/{spec.path}")
-    item = f"/{{{spec.id_param}}}"
-    query_model = spec.list_query
-    create_body = spec.create
-    update_body = spec.update
-    full = spec.batch == "full"
-    batch_body = batch_model(
-        spec.model.__name__,
-        patch=spec.update if full else None,
-        put=spec.put if full else None,
-        post=spec.create if full else None,
-    )
-    common: dict[str, Any] = {"responses": ERROR_RESPONSES, "tags": [spec.path]}
-    summary = spec.summaries.get
-
-    # The resource's own schemas are runtime values here; FastAPI reads them from the signatures.
-    @router.get("", summary=summary("list"), **common)
-    def list_(
-        access: ReadAccess,
-        session: SessionDep,
-        query: Annotated[query_model, Query()],  # type: ignore[valid-type]
-    ) -> JSONResponse:
-        rows, total = list_entries(session, spec, access.account_id, query)
-        items = [spec.serialize(r) for r in rows]
-        return ok_list(items, page=query.page, per_page=query.per_page, total=total)  # type: ignore[attr-defined]
-
-    @router.post("", status_code=201, summary=summary("create"), **common)
-    def create(
-        access: WriteAccess,
-        session: WriteSessionDep,
-        rules: RulesDep,
-        body: create_body,  # type: ignore[valid-type]
-    ) -> JSONResponse:
-        row = create_entry(session, spec, access.account_id, body, rules)
-        return ok(spec.serialize(row), status_code=201)
-
-    def batch_(
-        access: WriteAccess,
-        session: WriteSessionDep,
-        rules: RulesDep,
-        body: batch_body,  # type: ignore[valid-type]
-    ) -> JSONResponse:
-        return ok(run_batch(session, spec, access.account_id, body, rules))
-
-    if spec.batch != "none":
-        router.post("/batch", summary=summary("batch"), **common)(batch_)
-
-    @router.get(item, summary=summary("get"), **common)
-    def get(
-        access: ReadAccess, session: SessionDep, entry_id: str = _id_path(spec)
-    ) -> JSONResponse:
-        return ok(spec.serialize(get_entry(session, spec, access.account_id, entry_id)))
-
-    @router.patch(item, summary=summary("edit"), **common)
-    def edit(
-        access: WriteAccess,
-        session: WriteSessionDep,
-        rules: RulesDep,
-        body: update_body,  # type: ignore[valid-type]
-        entry_id: str = _id_path(spec),
-    ) -> JSONResponse:
-        values = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-        row = update_entry(session, spec, access.account_id, entry_id, values, rules)
-        return ok(spec.serialize(row))
-
-    @router.delete(item, summary=summary("delete"), **common)
-    def delete(
-        access: WriteAccess, session: WriteSessionDep, entry_id: str = _id_path(spec)
-    ) -> JSONResponse:
-        return ok({"id": delete_entry(session, spec, access.account_id, entry_id)})
-
-    return router
-
-
-def _id_path(spec: ResourceSpec) -> Any:
-    return Path(alias=spec.id_param, max_length=MAX_ID, description=f"The {spec.noun} identifier.")

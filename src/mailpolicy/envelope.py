@@ -1,49 +1,66 @@
-"""The Cloudflare v4 response shapes, for responses and for the OpenAPI document."""
+"""The Cloudflare v4 response shapes: built fast for responses, declared for the OpenAPI document.
+
+Responses are assembled as plain dicts (`ok`, `ok_list`); the models below say, per operation,
+what those dicts hold, so the served document describes every answer (the test suite checks
+each real answer against it).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 T = TypeVar("T")
 
 
-class ErrorSource(BaseModel):
+class Closed(BaseModel):
+    """A response shape that holds exactly its declared fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorSource(Closed):
     pointer: str | None = None
 
 
-class ResponseInfo(BaseModel):
+class ResponseInfo(Closed):
     code: int = Field(ge=1000)
     message: str
     documentation_url: str | None = None
     source: ErrorSource | None = None
 
 
-class ResultInfo(BaseModel):
+class ResultInfo(Closed):
     count: int = Field(description="Items on this page.")
     page: int = Field(description="The current page.")
     per_page: int = Field(description="The page size.")
     total_count: int = Field(description="Items matching the request's filters, across all pages.")
 
 
-class Envelope(BaseModel, Generic[T]):
-    success: bool
+class Envelope(Closed, Generic[T]):
+    """A success: `result` holds the operation's answer."""
+
+    success: Literal[True]
     errors: list[ResponseInfo]
     messages: list[ResponseInfo]
-    result: T | None = None
+    result: T
 
 
 class ListEnvelope(Envelope[list[T]], Generic[T]):
     result_info: ResultInfo
 
 
-class FailureEnvelope(BaseModel):
-    success: bool = False
-    errors: list[ResponseInfo]
+class FailureEnvelope(Closed):
+    success: Literal[False]
+    errors: list[ResponseInfo] = Field(min_length=1)
     messages: list[ResponseInfo]
-    result: None = None
+    result: None
+
+
+class IdResult(Closed):
+    id: str = Field(description="The identifier of the entry the operation removed.")
 
 
 def ok(result: Any, status_code: int = 200) -> JSONResponse:
@@ -72,3 +89,30 @@ def ok_list(items: list[dict[str, Any]], *, page: int, per_page: int, total: int
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": FailureEnvelope, "description": "Client error, in the v4 failure envelope."}
 }
+
+
+def answers(
+    model: type[BaseModel], description: str, status: int = 200
+) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of an operation whose success is `model`, errors included."""
+    return {status: {"model": model, "description": description}, **ERROR_RESPONSES}
+
+
+def single(result: Any) -> type[BaseModel]:
+    """The envelope of an answer whose `result` is `result` (a model, or a list of one)."""
+    return Envelope[result]
+
+
+def listing(read: type[BaseModel]) -> type[BaseModel]:
+    """The envelope of a list page of `read` entries, with its result_info."""
+    return ListEnvelope[read]  # type: ignore[valid-type]
+
+
+def batch_result(name: str, read: type[BaseModel], *, full: bool) -> type[BaseModel]:
+    """The answer of a batch: the ids deleted and, for a full batch, the entries written."""
+    fields: dict[str, Any] = {"deletes": (list[IdResult], ...)}
+    if full:
+        for step in ("patches", "puts", "posts"):
+            fields[step] = (list[read], ...)  # type: ignore[valid-type]
+    result = create_model(f"{name}BatchResult", __base__=Closed, **fields)
+    return Envelope[result]

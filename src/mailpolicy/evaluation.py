@@ -12,7 +12,7 @@ from pydantic import AfterValidator, Field
 
 from mailpolicy.deps import ReadAccess, SessionDep
 from mailpolicy.engine import AuthResults, DKIMResult, Finding, Message, TLSInfo, evaluate
-from mailpolicy.envelope import ERROR_RESPONSES, ok
+from mailpolicy.envelope import Closed, answers, ok, single
 from mailpolicy.schemas import Body
 from mailpolicy.snapshot import SnapshotCache
 from mailpolicy.validation import email_problem
@@ -128,11 +128,38 @@ class MessageBody(Body):
         )
 
 
+class ReasonRead(Closed):
+    resource: str = Field(description="The settings resource of the entry that matched.")
+    id: str = Field(description="The entry's id.")
+    pattern: str = Field(description="The entry's pattern (or name, for a registry entry).")
+    field: str = Field(description="The message field it matched.")
+    effect: str = Field(description="What the entry does: block, trusted_sender, ...")
+    honoured: bool = Field(description="Whether it decided anything, or was overridden.")
+    note: str = Field(description="Why, in words.")
+
+
+class RecipientVerdictRead(Closed):
+    recipient: str
+    disposition: Literal[
+        "MALICIOUS", "MALICIOUS-BEC", "SUSPICIOUS", "SPAM", "SPOOF", "BULK", "NONE"
+    ]
+    action: Literal["deliver", "drop"]
+    unprotected: bool = Field(description="The recipient is in no protected domain.")
+    reasons: list[ReasonRead]
+    explanation: str
+
+
+class VerdictRead(Closed):
+    recipients: list[RecipientVerdictRead]
+
+
 router = APIRouter(prefix="/accounts/{account_id}/email-security", tags=["evaluate"])
 
 
 @router.post(
-    "/evaluate", summary="Evaluate a message against the settings", responses=ERROR_RESPONSES
+    "/evaluate",
+    summary="Evaluate a message against the settings",
+    responses=answers(single(VerdictRead), "Per recipient: the verdict and why."),
 )
 def evaluate_message(
     request: Request, access: ReadAccess, session: SessionDep, body: MessageBody

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mailpolicy.crud import ResourceSpec
 from mailpolicy.resources.common import (
     Comments,
+    LegacyEntryRead,
     Pattern,
     PatternType,
     SettingsEntry,
@@ -144,6 +145,20 @@ class AllowPolicyUpdate(_Aliased, PartialBody):
     is_recipient: bool = Field(default=UNSET, deprecated=True)
 
 
+class AllowPolicyRead(LegacyEntryRead):
+    pattern: str
+    pattern_type: PatternType
+    is_regex: bool
+    is_trusted_sender: bool
+    is_acceptable_sender: bool
+    is_exempt_recipient: bool
+    verify_sender: bool
+    comments: str | None
+    is_sender: bool = Field(deprecated=True, description="Same as is_trusted_sender.")
+    is_spoof: bool = Field(deprecated=True, description="Same as is_acceptable_sender.")
+    is_recipient: bool = Field(deprecated=True, description="Same as is_exempt_recipient.")
+
+
 class AllowPolicyListQuery(SearchableListQuery):
     order: Literal["pattern", "created_at"] | None = Field(
         default=None, description="Field to sort by."
@@ -206,6 +221,7 @@ SPEC = ResourceSpec(
     create=AllowPolicyCreate,
     update=AllowPolicyUpdate,
     put=AllowPolicyPut,
+    read=AllowPolicyRead,
     list_query=AllowPolicyListQuery,
     serialize=serialize,
     check=_check,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mailpolicy.crud import ResourceSpec
 from mailpolicy.resources.common import (
     Comments,
+    LegacyEntryRead,
     Pattern,
     PatternType,
     SettingsEntry,
@@ -62,6 +63,13 @@ class BlockedSenderUpdate(PartialBody):
     comments: Comments = UNSET
 
 
+class BlockedSenderRead(LegacyEntryRead):
+    pattern: str
+    pattern_type: PatternType
+    is_regex: bool
+    comments: str | None
+
+
 class BlockedSenderListQuery(SearchableListQuery):
     order: Literal["pattern", "created_at"] | None = Field(
         default=None, description="Field to sort by."
@@ -106,6 +114,7 @@ SPEC = ResourceSpec(
     create=BlockedSenderCreate,
     update=BlockedSenderUpdate,
     put=BlockedSenderCreate,
+    read=BlockedSenderRead,
     list_query=BlockedSenderListQuery,
     serialize=serialize,
     check=_check,

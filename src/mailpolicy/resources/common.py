@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from mailpolicy.db import Entity
 from mailpolicy.engine.parse import normalize_domain, normalize_name, normalize_path
 from mailpolicy.engine.snapshot import prepare_pattern
+from mailpolicy.envelope import Closed
 from mailpolicy.timefmt import iso
 
 PatternType = Literal["EMAIL", "DOMAIN", "IP", "UNKNOWN"]
@@ -61,6 +64,22 @@ class SettingsEntry(Entity):
     @classmethod
     def extra_indexes(cls) -> tuple[Index, ...]:
         return ()
+
+
+class EntryRead(Closed):
+    """What every entry answers with: its id and when it was created and last changed."""
+
+    id: uuid.UUID = Field(description="Entry identifier.")
+    created_at: dt.datetime
+    modified_at: dt.datetime
+
+
+class LegacyEntryRead(EntryRead):
+    """An entry of the seven original resources, which still carry the deprecated alias."""
+
+    last_modified: dt.datetime = Field(
+        deprecated=True, description="Deprecated, use modified_at: always equal to it."
+    )
 
 
 def timestamps(row: Entity) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.crud import ResourceSpec
 from mailpolicy.engine.model import TARGET_BODY, TARGET_SUBJECT
-from mailpolicy.resources.common import Regex, SettingsEntry
+from mailpolicy.resources.common import EntryRead, Regex, SettingsEntry
 from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.timefmt import iso
 from mailpolicy.validation import Rules, fail, regex_problem
@@ -71,6 +71,14 @@ class ContentPolicyUpdate(PartialBody):
     notes: Notes = UNSET
 
 
+class ContentPolicyRead(EntryRead):
+    name: str
+    pattern: str
+    targets: list[Target]
+    enabled: bool
+    notes: str | None
+
+
 class ContentPolicyListQuery(SearchableListQuery):
     order: Literal["name", "created_at"] | None = Field(
         default=None, description="Field to sort by."
@@ -117,6 +125,7 @@ SPEC = ResourceSpec(
     create=ContentPolicyCreate,
     update=ContentPolicyUpdate,
     put=ContentPolicyCreate,
+    read=ContentPolicyRead,
     list_query=ContentPolicyListQuery,
     serialize=serialize,
     check=_check,

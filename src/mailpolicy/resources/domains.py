@@ -24,9 +24,15 @@ from mailpolicy.accounts import bump_settings_version
 from mailpolicy.crud import ResourceSpec, get_entry, replace_values, update_entry
 from mailpolicy.db import UTCDateTime, utcnow
 from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
-from mailpolicy.envelope import ERROR_RESPONSES, ok
+from mailpolicy.envelope import Closed, IdResult, answers, ok, single
 from mailpolicy.errors import NotFound, ValidationFailed
-from mailpolicy.resources.common import DomainName, SettingsEntry, domain_key, timestamps
+from mailpolicy.resources.common import (
+    DomainName,
+    LegacyEntryRead,
+    SettingsEntry,
+    domain_key,
+    timestamps,
+)
 from mailpolicy.schemas import (
     MAX_BATCH,
     MAX_ID,
@@ -184,6 +190,46 @@ class DomainUpdate(PartialBody):
     )
 
 
+class Authorization(Closed):
+    authorized: bool
+    status_message: str | None
+    timestamp: dt.datetime
+
+
+class EmailsProcessed(Closed):
+    timestamp: dt.datetime
+    total_emails_processed: int
+    total_emails_processed_previous: int
+
+
+class DomainRead(LegacyEntryRead):
+    domain: str
+    allowed_delivery_modes: list[DeliveryMode]
+    drop_dispositions: list[Disposition]
+    regions: list[Region]
+    ip_restrictions: list[str]
+    folder: Folder | None
+    integration_id: uuid.UUID | None
+    lookback_hops: int
+    require_tls_inbound: bool | None
+    require_tls_outbound: bool | None
+    transport: str = Field(description='The mail transport host; "" when none is set.')
+    status: Status | None
+    spf_status: Literal["none", "good", "neutral", "open", "invalid"] | None
+    dmarc_status: Literal["none", "good", "invalid"] | None
+    inbox_provider: Literal["Microsoft", "Google"] | None
+    o365_tenant_id: str | None
+    authorization: Authorization
+    emails_processed: EmailsProcessed
+
+
+class Verification(Closed):
+    status: Status | None
+    last_checked_at: dt.datetime | None
+    txt_record_name: str = Field(description="The DNS TXT record to publish: its name ...")
+    txt_record_value: str = Field(description="... and its value.")
+
+
 def _status(value: str | None) -> str | None:
     # The current SDKs send capitals; older clients (and the contract's seeds) lowercase.
     return value.upper() if isinstance(value, str) else value
@@ -319,6 +365,7 @@ SPEC = ResourceSpec(
     create=DomainCreate,
     update=DomainUpdate,
     put=DomainReplace,
+    read=DomainRead,
     list_query=DomainListQuery,
     serialize=serialize,
     check=_check,
@@ -345,7 +392,11 @@ router = APIRouter(
 DomainId = Annotated[str, Path(max_length=MAX_ID, description="Domain identifier.")]
 
 
-@router.put("/{domain_id}", summary="Replace an email domain", responses=ERROR_RESPONSES)
+@router.put(
+    "/{domain_id}",
+    summary="Replace an email domain",
+    responses=answers(single(DomainRead), "The domain as replaced."),
+)
 def replace_domain(
     access: WriteAccess,
     session: WriteSessionDep,
@@ -364,7 +415,7 @@ def replace_domain(
     "",
     summary="Unprotect multiple email domains",
     deprecated=True,
-    responses=ERROR_RESPONSES,
+    responses=answers(single(list[IdResult]), "The ids of the domains removed."),
 )
 def bulk_delete(
     access: WriteAccess,
@@ -389,7 +440,7 @@ def bulk_delete(
     "/{domain_id}/verification",
     summary="Get domain verification details",
     responses={
-        **ERROR_RESPONSES,
+        **answers(single(Verification), "The DNS TXT record that proves ownership."),
         204: {"description": "Verified by other means; no TXT record needed."},
     },
 )

@@ -16,6 +16,7 @@ from mailpolicy.crud import ResourceSpec
 from mailpolicy.errors import CODE_READ_ONLY, ValidationFailed
 from mailpolicy.resources.common import (
     Comments,
+    LegacyEntryRead,
     Pattern,
     SettingsEntry,
     address_key,
@@ -84,6 +85,17 @@ class ImpersonationUpdate(PartialBody):
     provenance: Provenance = UNSET
 
 
+class ImpersonationRead(LegacyEntryRead):
+    name: str
+    email: str
+    is_email_regex: bool
+    provenance: Provenance
+    directory_id: int | None
+    directory_node_id: int | None
+    external_directory_node_id: str | None = Field(deprecated=True)
+    comments: str | None
+
+
 class ImpersonationListQuery(SearchableListQuery):
     order: Literal["name", "email", "created_at"] | None = Field(
         default=None, description="Field to sort by."
@@ -137,6 +149,7 @@ SPEC = ResourceSpec(
     create=ImpersonationCreate,
     update=ImpersonationUpdate,
     put=None,
+    read=ImpersonationRead,
     list_query=ImpersonationListQuery,
     serialize=serialize,
     check=_check,

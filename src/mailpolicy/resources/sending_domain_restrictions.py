@@ -10,7 +10,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.crud import ResourceSpec
 from mailpolicy.errors import ValidationFailed
-from mailpolicy.resources.common import Comments, DomainName, SettingsEntry, domain_key, timestamps
+from mailpolicy.resources.common import (
+    Comments,
+    DomainName,
+    LegacyEntryRead,
+    SettingsEntry,
+    domain_key,
+    timestamps,
+)
 from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.validation import Rules, domain_problem, fail
 
@@ -46,6 +53,12 @@ class SendingDomainRestrictionUpdate(PartialBody):
     domain: DomainName = UNSET
     exclude: Excludes = UNSET
     comments: Comments = UNSET
+
+
+class SendingDomainRestrictionRead(LegacyEntryRead):
+    domain: str
+    exclude: list[str]
+    comments: str | None
 
 
 class SendingDomainRestrictionListQuery(SearchableListQuery):
@@ -93,6 +106,7 @@ SPEC = ResourceSpec(
     create=SendingDomainRestrictionCreate,
     update=SendingDomainRestrictionUpdate,
     put=None,
+    read=SendingDomainRestrictionRead,
     list_query=SendingDomainRestrictionListQuery,
     serialize=serialize,
     check=_check,

@@ -9,7 +9,14 @@ from sqlalchemy import Boolean, ColumnElement, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.crud import ResourceSpec
-from mailpolicy.resources.common import Comments, Pattern, SettingsEntry, domain_key, timestamps
+from mailpolicy.resources.common import (
+    Comments,
+    LegacyEntryRead,
+    Pattern,
+    SettingsEntry,
+    domain_key,
+    timestamps,
+)
 from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.validation import Rules, domain_problem, fail, regex_problem
 
@@ -42,6 +49,14 @@ class TrustedDomainUpdate(PartialBody):
     is_similarity: bool = UNSET
     pattern: Pattern = UNSET
     comments: Comments = UNSET
+
+
+class TrustedDomainRead(LegacyEntryRead):
+    pattern: str
+    is_regex: bool
+    is_recent: bool
+    is_similarity: bool
+    comments: str | None
 
 
 class TrustedDomainListQuery(SearchableListQuery):
@@ -90,6 +105,7 @@ SPEC = ResourceSpec(
     create=TrustedDomainCreate,
     update=TrustedDomainUpdate,
     put=TrustedDomainCreate,
+    read=TrustedDomainRead,
     list_query=TrustedDomainListQuery,
     serialize=serialize,
     check=_check,

@@ -9,7 +9,13 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.crud import ResourceSpec
-from mailpolicy.resources.common import Comments, Pattern, SettingsEntry, timestamps
+from mailpolicy.resources.common import (
+    Comments,
+    LegacyEntryRead,
+    Pattern,
+    SettingsEntry,
+    timestamps,
+)
 from mailpolicy.schemas import UNSET, ListQuery, StrictBody
 from mailpolicy.validation import Rules, fail, regex_problem
 
@@ -48,6 +54,11 @@ class UrlIgnorePatternUpdate(StrictBody):
         return data
 
 
+class UrlIgnorePatternRead(LegacyEntryRead):
+    pattern: str
+    comments: str | None
+
+
 def _check(row: UrlIgnorePattern, _rules: Rules) -> None:
     problem = regex_problem(row.pattern)
     if problem:
@@ -66,6 +77,7 @@ SPEC = ResourceSpec(
     create=UrlIgnorePatternCreate,
     update=UrlIgnorePatternUpdate,
     put=UrlIgnorePatternCreate,
+    read=UrlIgnorePatternRead,
     list_query=ListQuery,
     serialize=serialize,
     check=_check,

@@ -1,0 +1,136 @@
+"""The standard endpoints of a settings resource, made from its ResourceSpec.
+
+Each endpoint is a few lines: access, one crud operation, one envelope. The responses each
+one declares (the envelope holding the resource's Read schema) make the served OpenAPI
+document describe every answer.
+"""
+
+# No `from __future__ import annotations` here: make_router puts runtime schema classes in
+# endpoint signatures, and FastAPI must see them as objects, not as names to look up.
+
+from enum import Enum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+
+from mailpolicy.crud import (
+    ResourceSpec,
+    create_entry,
+    delete_entry,
+    get_entry,
+    list_entries,
+    run_batch,
+    update_entry,
+)
+from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
+from mailpolicy.envelope import IdResult, answers, batch_result, listing, ok, ok_list, single
+from mailpolicy.schemas import MAX_ID, batch_model
+
+
+def make_router(spec: ResourceSpec) -> APIRouter:
+    """The standard endpoints of one resource, its own schemas in the signatures."""
+    router = APIRouter(prefix=f"/accounts/{{account_id}}/email-security/settings/{spec.path}")
+    item = f"/{{{spec.id_param}}}"
+    query_model = spec.list_query
+    create_body = spec.create
+    update_body = spec.update
+    full = spec.batch == "full"
+    batch_body = batch_model(
+        spec.model.__name__,
+        patch=spec.update if full else None,
+        put=spec.put if full else None,
+        post=spec.create if full else None,
+    )
+    tags: list[str | Enum] = [spec.path]
+    summary = spec.summaries.get
+    entry = single(spec.read)
+    noun = spec.noun
+
+    # The resource's own schemas are runtime values here; FastAPI reads them from the signatures.
+    @router.get(
+        "",
+        summary=summary("list"),
+        tags=tags,
+        responses=answers(listing(spec.read), f"One page of {noun} entries."),
+    )
+    def list_(
+        access: ReadAccess,
+        session: SessionDep,
+        query: Annotated[query_model, Query()],  # type: ignore[valid-type]
+    ) -> JSONResponse:
+        rows, total = list_entries(session, spec, access.account_id, query)
+        items = [spec.serialize(r) for r in rows]
+        return ok_list(items, page=query.page, per_page=query.per_page, total=total)  # type: ignore[attr-defined]
+
+    @router.post(
+        "",
+        status_code=201,
+        summary=summary("create"),
+        tags=tags,
+        responses=answers(entry, f"The {noun} created.", 201),
+    )
+    def create(
+        access: WriteAccess,
+        session: WriteSessionDep,
+        rules: RulesDep,
+        body: create_body,  # type: ignore[valid-type]
+    ) -> JSONResponse:
+        row = create_entry(session, spec, access.account_id, body, rules)
+        return ok(spec.serialize(row), status_code=201)
+
+    def batch_(
+        access: WriteAccess,
+        session: WriteSessionDep,
+        rules: RulesDep,
+        body: batch_body,  # type: ignore[valid-type]
+    ) -> JSONResponse:
+        return ok(run_batch(session, spec, access.account_id, body, rules))
+
+    if spec.batch != "none":
+        router.post(
+            "/batch",
+            summary=summary("batch"),
+            tags=tags,
+            responses=answers(
+                batch_result(spec.model.__name__, spec.read, full=full),
+                "What the batch deleted and wrote, step by step.",
+            ),
+        )(batch_)
+
+    @router.get(item, summary=summary("get"), tags=tags, responses=answers(entry, f"The {noun}."))
+    def get(
+        access: ReadAccess, session: SessionDep, entry_id: str = _id_path(spec)
+    ) -> JSONResponse:
+        return ok(spec.serialize(get_entry(session, spec, access.account_id, entry_id)))
+
+    @router.patch(
+        item, summary=summary("edit"), tags=tags, responses=answers(entry, f"The {noun} as edited.")
+    )
+    def edit(
+        access: WriteAccess,
+        session: WriteSessionDep,
+        rules: RulesDep,
+        body: update_body,  # type: ignore[valid-type]
+        entry_id: str = _id_path(spec),
+    ) -> JSONResponse:
+        values = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+        row = update_entry(session, spec, access.account_id, entry_id, values, rules)
+        return ok(spec.serialize(row))
+
+    @router.delete(
+        item,
+        summary=summary("delete"),
+        tags=tags,
+        responses=answers(single(IdResult), f"The id of the {noun} deleted."),
+    )
+    def delete(
+        access: WriteAccess, session: WriteSessionDep, entry_id: str = _id_path(spec)
+    ) -> JSONResponse:
+        return ok({"id": delete_entry(session, spec, access.account_id, entry_id)})
+
+    return router
+
+
+def _id_path(spec: ResourceSpec) -> Any:
+    return Path(alias=spec.id_param, max_length=MAX_ID, description=f"The {spec.noun} identifier.")

@@ -1,0 +1,256 @@
+"""The served OpenAPI document describes what the service answers.
+
+A tour makes every operation answer (successes and the usual 4xx), then:
+- the document is a valid OpenAPI document;
+- every answer validates against the schema the document declares for its status;
+- models generated from the document (datamodel-code-generator, as a client generator would)
+  read every answer and write it back unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from datamodel_code_generator import DataModelType, InputFileType, generate
+from fastapi.testclient import TestClient
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate
+
+from mailpolicy.db import Database
+from mailpolicy.resources.domains import activate
+from tests.api.test_contract import RESOURCES, Resource
+from tests.conftest import Tenant
+
+ROOT = "/client/v4"
+SETTINGS = "/accounts/{account_id}/email-security/settings"
+
+
+@dataclass(frozen=True)
+class Answer:
+    template: str  # the document's path, e.g. /accounts/{account_id}/.../{policy_id}
+    method: str
+    status: int
+    body: Any
+
+
+class Tour:
+    """Calls operations by their document path and keeps every answer."""
+
+    def __init__(self, client: TestClient, tenant: Tenant) -> None:
+        self.client = client
+        self.tenant = tenant
+        self.answers: list[Answer] = []
+
+    def call(
+        self,
+        method: str,
+        template: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        values = dict(re.findall(r"\{(\w+)\}", template) and kwargs.pop("ids", {}))
+        values.setdefault("account_id", self.tenant.id)
+        url = ROOT + template.format(**values)
+        response = self.client.request(
+            method, url, headers=self.tenant.write if headers is None else headers, **kwargs
+        )
+        body = response.json() if response.content else None
+        self.answers.append(Answer(template, method.lower(), response.status_code, body))
+        return body
+
+
+def _template(resource: Resource, *rest: str) -> str:
+    return "/".join([f"{SETTINGS}/{resource.path}", *rest])
+
+
+def tour_resource(tour: Tour, resource: Resource) -> None:
+    collection = _template(resource)
+    item = _template(resource, f"{{{resource.id_param}}}")
+    first = tour.call("POST", collection, json=resource.make(0))["result"]
+    second = tour.call("POST", collection, json=resource.make(1))["result"]
+    ids = {resource.id_param: first["id"]}
+    tour.call("GET", collection, params={"per_page": 1})
+    tour.call("GET", item, ids=ids)
+    tour.call("PATCH", item, ids=ids, json=resource.patch)
+    tour.call("POST", collection, json={})  # 400
+    tour.call("POST", collection, json=resource.make(0))  # 409
+    tour.call("GET", item, ids={resource.id_param: str(uuid.uuid4())})  # 404
+    tour.call("GET", collection, headers={})  # 401
+    tour.call("POST", collection, headers=tour.tenant.read, json=resource.make(5))  # 403
+    if resource.batch != "none":
+        body: dict[str, Any] = {"deletes": [{"id": second["id"]}]}
+        if resource.batch == "full":
+            put = resource.put(first) if resource.put else {}
+            body |= {
+                "patches": [{"id": first["id"], **resource.patch}],
+                "puts": [{"id": first["id"], **put}],
+                "posts": [resource.make(2)],
+            }
+        tour.call("POST", _template(resource, "batch"), json=body)
+    tour.call("DELETE", item, ids=ids)
+
+
+def tour_domains(tour: Tour, resource: Resource, database: Database) -> None:
+    collection = _template(resource)
+    item = _template(resource, "{domain_id}")
+    verification = _template(resource, "{domain_id}", "verification")
+    created = tour.call("POST", collection, json=resource.make(7))["result"]
+    ids = {"domain_id": created["id"]}
+    tour.call("GET", verification, ids=ids)  # 200: the record to publish
+    with database.transaction() as session:
+        activate(session, created["id"])
+    tour.call("GET", verification, ids=ids)  # 204: nothing to publish
+    put = resource.put(created) if resource.put else {}
+    tour.call("PUT", item, ids=ids, json=put)
+    tour.call("DELETE", collection, json=[{"id": created["id"]}])
+
+
+def tour_evaluate(tour: Tour) -> None:
+    message = {
+        "envelope_from": "billing@vendor.example",
+        "header_from": '"Billing" <billing@vendor.example>',
+        "recipients": ["ann@corp1.example.com", "bob@elsewhere.example"],
+        "client_ip": "203.0.113.9",
+        "subject": "invoice 3 attached",
+        "findings": [{"kind": "content", "disposition": "SPAM"}],
+    }
+    path = "/accounts/{account_id}/email-security/evaluate"
+    tour.call("POST", path, headers=tour.tenant.read, json=message)
+    tour.call("POST", path, headers=tour.tenant.read, json={**message, "client_ip": "nope"})
+
+
+@pytest.fixture(scope="module")
+def document(client: TestClient) -> dict[str, Any]:
+    response = client.get(f"{ROOT}/openapi.json")
+    assert response.status_code == 200
+    result: dict[str, Any] = response.json()
+    return result
+
+
+@pytest.fixture(scope="module")
+def answers(client: TestClient, app: Any) -> list[Answer]:
+    from tests.conftest import make_tenant
+
+    tour = Tour(client, make_tenant(app.state.db, f"tour{uuid.uuid4().hex[:8]}"))
+    for resource in RESOURCES:
+        tour_resource(tour, resource)
+        if resource.path == "domains":
+            tour_domains(tour, resource, app.state.db)
+    tour_evaluate(tour)
+    return tour.answers
+
+
+@pytest.fixture(scope="module")
+def generated(
+    document: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ModuleType]:
+    folder = tmp_path_factory.mktemp("generated")
+    output = folder / "mailpolicy_client_models.py"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the generator's notices about its own defaults
+        generate(
+            json.dumps(document),
+            input_file_type=InputFileType.OpenAPI,
+            output=output,
+            output_model_type=DataModelType.PydanticV2BaseModel,
+        )
+    spec = importlib.util.spec_from_file_location(output.stem, output)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[output.stem] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[output.stem]
+
+
+def declared(document: dict[str, Any], answer: Answer) -> dict[str, Any] | None:
+    """The schema the document declares for this answer (None: declared without a body)."""
+    responses = document["paths"][answer.template][answer.method]["responses"]
+    entry = responses.get(str(answer.status)) or responses.get(f"{str(answer.status)[0]}XX")
+    assert entry is not None, f"{answer.method} {answer.template} does not declare {answer.status}"
+    content = entry.get("content")
+    if content is None:
+        return None
+    schema: dict[str, Any] = content["application/json"]["schema"]
+    return schema
+
+
+def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
+    validate(document)
+
+
+def test_the_tour_covers_every_operation(document: dict[str, Any], answers: list[Answer]) -> None:
+    visited = {(a.template, a.method) for a in answers}
+    operations = {
+        (path, method)
+        for path, item in document["paths"].items()
+        for method in item
+        if path.startswith("/accounts/")
+    }
+    assert operations - visited == set()
+    assert len(operations) == 51  # the 50 settings operations and evaluate
+    assert {a.status for a in answers} >= {200, 201, 204, 400, 401, 403, 404, 409}
+
+
+def test_every_answer_matches_its_declared_schema(
+    document: dict[str, Any], answers: list[Answer]
+) -> None:
+    for answer in answers:
+        schema = declared(document, answer)
+        if schema is None:
+            assert answer.body is None, answer
+            continue
+        validator = OAS31Validator({**schema, "components": document["components"]})
+        errors = [e.message for e in validator.iter_errors(answer.body)]
+        assert errors == [], (answer.method, answer.template, answer.status, answer.body)
+
+
+def test_the_declared_schemas_are_precise(document: dict[str, Any]) -> None:
+    """An answer with a field the document does not declare would fail the test above."""
+    read = document["components"]["schemas"]["BlockedSenderRead"]
+    assert read["additionalProperties"] is False
+    assert set(read["required"]) >= {"id", "pattern", "pattern_type", "created_at"}
+
+
+def _model(module: ModuleType, schema: dict[str, Any]) -> Any:
+    name = schema["$ref"].rsplit("/", 1)[1]
+    wanted = re.sub(r"[^0-9a-zA-Z]", "", name).lower()
+    classes = {
+        n.lower(): getattr(module, n) for n in dir(module) if isinstance(getattr(module, n), type)
+    }
+    assert wanted in classes, f"no generated model for {name}"
+    return classes[wanted]
+
+
+def test_generated_models_read_and_write_every_answer(
+    document: dict[str, Any], answers: list[Answer], generated: ModuleType
+) -> None:
+    for answer in answers:
+        schema = declared(document, answer)
+        if schema is None:
+            continue
+        model = _model(generated, schema)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # deprecated fields are kept
+            parsed = model.model_validate(answer.body)
+            again = parsed.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        assert again == answer.body, (answer.method, answer.template, answer.status)
+
+
+def test_models_are_generated_from_the_served_document(generated: ModuleType) -> None:
+    source = Path(str(generated.__file__)).read_text(encoding="utf-8")
+    assert "class ContentPolicyRead(BaseModel)" in source
+    assert "class FailureEnvelope(BaseModel)" in source
