@@ -11,6 +11,7 @@ from mailpolicy.engine import (
     AllowPolicyRule,
     AuthResults,
     BlockedSenderRule,
+    ContentPolicyRule,
     Finding,
     ImpersonationRule,
     Message,
@@ -91,6 +92,20 @@ EXAMPLES = [
             ],
         ),
         id="step-3",
+    ),
+    pytest.param(
+        _verdict(
+            _message(
+                "reports@partner.example",
+                auth=AuthResults(spf="pass", dmarc="pass"),
+                subject="Urgent: buy GIFT CARDS today",
+            ),
+            allow_policies=[PARTNER],
+            content_policies=[
+                ContentPolicyRule("c-gift", "Gift cards", r"gift\s+cards?", ("SUBJECT",), True)
+            ],
+        ),
+        id="step-3-content",
     ),
     pytest.param(
         _verdict(
