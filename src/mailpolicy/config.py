@@ -48,5 +48,8 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         le=3600,
-        description="Seconds a client may take to send a request's body.",
+        description=(
+            "Seconds a client may take to send a request's body; a client that takes none of a"
+            " response for as long is dropped."
+        ),
     )

@@ -7,6 +7,11 @@ body over the limit is refused before a byte of it is read; API requests are aut
 from their headers alone; and only then is the body read, up to the limit and within a
 deadline, whether its length was declared or it arrives in chunks.
 
+Only the authenticated operations take a body. Anywhere else (health, the API's document, an
+unknown path, a wrong method) a body is never read: the request is answered without it, and
+the connection closed so the rest of it is never parsed. Otherwise anyone could make the
+server hold a body of up to the limit on every connection they open.
+
 Refusals are v4 failure envelopes. A refusal sent before the body was read closes the
 connection, so the server never reads (or parses) the rest of it.
 """
@@ -81,6 +86,18 @@ def _without_trailing_slash(scope: Scope) -> Scope:
     return {**scope, "path": trimmed, "raw_path": raw.rstrip(b"/") or b"/"}
 
 
+def _closing(send: Send) -> Send:
+    """A send whose response closes the connection after it."""
+
+    async def closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", []), (b"connection", b"close")]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return closing
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A receive that hands over the body already read, then waits as the server's would."""
     pending = True
@@ -116,16 +133,26 @@ class RequestGuard:
             return
         has_body = chunked or bool(declared)
         scope = _without_trailing_slash(scope)
-        # Only a request some operation serves needs credentials: an unknown path is a 404
-        # and a wrong method a 405 for everyone, as the application answers them.
-        if scope["path"].startswith(AUTHENTICATED_PREFIX) and serves(scope["app"].routes, scope):
-            try:
-                principal = await self._authenticate(headers)
-            except ApiError as exc:
-                extra = _CLOSE if has_body else {}
-                await self._refuse(scope, receive, send, exc.status, exc.items, extra)
-                return
-            scope.setdefault("state", {})[_PRINCIPAL] = principal
+        # Only a request some operation serves needs credentials (or a body): an unknown path
+        # is a 404 and a wrong method a 405 for everyone, as the application answers them.
+        path: str = scope["path"]
+        operation = path.startswith(AUTHENTICATED_PREFIX) and serves(scope["app"].routes, scope)
+        if not operation:
+            if has_body:
+                # Nothing served here reads a body, so it is never read: the app sees none (and
+                # would, should a route here ever ask for one), and the connection closes after
+                # the answer so the rest of the body is never parsed as a next request.
+                await self.app(scope, _replay(b"", receive), _closing(send))
+            else:
+                await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self._authenticate(headers)
+        except ApiError as exc:
+            extra = _CLOSE if has_body else {}
+            await self._refuse(scope, receive, send, exc.status, exc.items, extra)
+            return
+        scope.setdefault("state", {})[_PRINCIPAL] = principal
         if has_body:
             try:
                 body = await self._read_body(receive)
@@ -147,7 +174,7 @@ class RequestGuard:
                 CODE_BAD_FRAMING,
                 "A request may not carry both Content-Length and Transfer-Encoding.",
             )
-        if not declared.strip().isdigit():
+        if not (declared.isascii() and declared.strip().isdigit()):
             raise _Refused(400, CODE_BAD_FRAMING, "Content-Length must be a whole number.")
         length = int(declared)
         if length > self.limits.max_body_bytes:

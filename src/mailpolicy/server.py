@@ -1,16 +1,23 @@
-"""The HTTP server: uvicorn, with deadlines for connections that send nothing useful.
+"""The HTTP server: uvicorn, with deadlines for connections that send (or take) nothing useful.
 
 uvicorn closes a keep-alive connection that stays silent, but not one that trickles its
-request headers a byte at a time: such a connection would hold a file descriptor forever.
-Here every connection must complete its next request's headers within `header_timeout`
-seconds of opening or of its previous response; the body then has its own deadline
-(mailpolicy.guard). A request the HTTP parser refuses is answered in the v4 envelope.
+request headers a byte at a time, nor one that stops reading its responses: either would hold
+a file descriptor (and, for the second, the unsent responses) forever. Here every connection
+must complete its next request's headers within `header_timeout` seconds of opening or of its
+previous response; the body then has its own deadline (mailpolicy.guard); and a client that
+takes none of a response for `send_timeout` seconds is dropped.
+
+h11, uvicorn's parser, measures a request's head only while it is incomplete, so a head over
+the limit that arrives in one read went through; and it joins folded header lines (obs-fold),
+which a proxy in front of mailpolicy may read differently (RFC 9112 section 5.2 lets a server
+refuse them). Both are refused here. A request the parser refuses is answered in the v4
+envelope, saying why.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import re
 from typing import Any
 
 import h11
@@ -18,17 +25,57 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mailpolicy.config import Settings
-from mailpolicy.errors import CODE_BAD_FRAMING, ErrorItem, failure_body
+from mailpolicy.errors import CODE_BAD_FRAMING, ErrorItem
+from mailpolicy.handlers import render
+
+# Request line plus headers, up to and including the blank line after them: 16 KiB, as h11's
+# default. Larger is a 400.
+HEAD_LIMIT = 16 * 1024
+
+_END_OF_HEAD = re.compile(rb"\n\r?\n")  # as h11 finds it: bare LF line endings are accepted
+_FOLDED_LINE = re.compile(rb"\n[ \t]")
+
+
+class StrictConnection(h11.Connection):
+    """h11's server side, refusing what h11 lets through (see above), and keeping the reason
+    for the last refusal so the answer can give it."""
+
+    refusal = ""
+
+    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        try:
+            if self.their_state is h11.IDLE:
+                self._check_head()
+            return super().next_event()
+        except h11.RemoteProtocolError as exc:
+            self.refusal = str(exc)
+            raise
+
+    def _check_head(self) -> None:
+        pending, _ = self.trailing_data  # the next request, from its first byte
+        end = _END_OF_HEAD.search(pending, 0, HEAD_LIMIT)
+        if end is None:
+            if len(pending) >= HEAD_LIMIT:
+                raise h11.RemoteProtocolError(
+                    f"the request line and headers exceed {HEAD_LIMIT:,} bytes"
+                )
+            return  # incomplete, and within the limit so far
+        if _FOLDED_LINE.search(pending, 0, end.start()):
+            raise h11.RemoteProtocolError("a header line is folded (obs-fold)")
 
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol with a deadline on request headers."""
+    """uvicorn's HTTP/1.1 protocol with a strict parser and deadlines on headers and sends."""
 
     header_timeout: float = 10.0
+    send_timeout: float = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.parser = StrictConnection(h11.SERVER, HEAD_LIMIT)
+        self.conn = self.parser
         self._header_deadline: asyncio.TimerHandle | None = None
+        self._send_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -36,11 +83,13 @@ class GuardedH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_header_deadline()
+        # Armed on a closing connection too: if its client never takes the last response, the
+        # deadline drops it rather than wait for that forever.
+        self._arm_header_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
+        self._disarm_send_deadline()
         super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:
@@ -56,24 +105,44 @@ class GuardedH11Protocol(H11Protocol):
         self._header_deadline = None
         if self.cycle is not None and not self.cycle.response_complete:
             return  # a request is being served; its body has a deadline of its own
-        if not self.transport.is_closing():
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()  # its client has not even taken the last response
+        else:
             self.transport.close()
 
+    # asyncio calls these when the transport's unsent bytes pass its high-water mark, and when
+    # they fall back under the low one: the client stopped reading, then read again.
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_deadline is None:
+            self._send_deadline = self.loop.call_later(self.send_timeout, self.transport.abort)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._disarm_send_deadline()
+
+    def _disarm_send_deadline(self) -> None:
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
+
     def send_400_response(self, msg: str) -> None:
-        body = json.dumps(
-            failure_body([ErrorItem(CODE_BAD_FRAMING, f"Malformed HTTP request: {msg}")])
-        ).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"connection", b"close"),
-            (b"x-should-retry", b"false"),
-        ]
-        for event in (
-            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
-            h11.Data(data=body),
-            h11.EndOfMessage(),
-        ):
-            self.transport.write(self.conn.send(event) or b"")
+        # uvicorn's `msg` is the same for every refusal; the parser's reason says what was wrong.
+        reason = self.parser.refusal or msg
+        if self.cycle is not None and not self.cycle.response_complete:
+            # The request being served (its body was malformed) is answered here, so whatever
+            # its handler would send is dropped: as if the client had gone.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        if self.conn.our_state in {h11.IDLE, h11.SEND_RESPONSE}:
+            item = ErrorItem(CODE_BAD_FRAMING, f"Malformed HTTP request: {reason[:200]}", "")
+            response = render(400, [item], {"connection": "close"})
+            for event in (
+                h11.Response(status_code=400, headers=response.raw_headers, reason=b"Bad Request"),
+                h11.Data(data=bytes(response.body)),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event) or b"")
         self.transport.close()
 
 
@@ -81,7 +150,11 @@ def protocol_for(settings: Settings) -> type[GuardedH11Protocol]:
     return type(
         "GuardedH11Protocol",
         (GuardedH11Protocol,),
-        {"header_timeout": settings.header_timeout},
+        {
+            "header_timeout": settings.header_timeout,
+            # As long to take a response as to send a body: both are a client moving bytes.
+            "send_timeout": settings.body_timeout,
+        },
     )
 
 
@@ -92,9 +165,10 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
         "port": settings.port,
         "log_level": settings.log_level,
         "http": protocol_for(settings),
+        # Only the protocol above may speak on a connection: no upgrade to WebSocket, whatever
+        # happens to be installed, since that would leave the deadlines behind.
+        "ws": "none",
         "timeout_keep_alive": settings.keepalive_timeout,
-        # Request line plus headers: 16 KiB, as h11's default; larger is a 400.
-        "h11_max_incomplete_event_size": 16 * 1024,
         "server_header": False,
     }
     options.update(overrides)

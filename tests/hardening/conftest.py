@@ -1,0 +1,86 @@
+"""The guarded server on a real socket, with deadlines short enough to watch them fire.
+
+`live_server` (tests/conftest.py) configures uvicorn from the environment's settings, and the app
+from the `settings` fixture; both read the MAILPOLICY_* variables set here, so the protocol's
+deadlines and the guard's body deadline are the same short ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+
+from mailpolicy.config import Settings
+from tests.conftest import LiveServer, Tenant
+
+# Seconds. Small, so a test sees a deadline fire; the assertions allow ten times as long.
+HEADER_TIMEOUT = 1.0
+KEEPALIVE_TIMEOUT = 1.0
+BODY_TIMEOUT = 1.0
+
+
+@pytest.fixture
+def short_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILPOLICY_HEADER_TIMEOUT", str(HEADER_TIMEOUT))
+    monkeypatch.setenv("MAILPOLICY_KEEPALIVE_TIMEOUT", str(KEEPALIVE_TIMEOUT))
+    monkeypatch.setenv("MAILPOLICY_BODY_TIMEOUT", str(BODY_TIMEOUT))
+
+
+@pytest.fixture
+def settings(database_url: str, short_deadlines: None) -> Settings:
+    configured = Settings(database_url=database_url)
+    assert configured.header_timeout == HEADER_TIMEOUT
+    assert configured.body_timeout == BODY_TIMEOUT
+    return configured
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+# Where an unhandled exception would be logged: uvicorn ("Exception in ASGI application"),
+# asyncio (a protocol callback that raised) and mailpolicy's own 500 handler.
+_WATCHED = ("uvicorn.error", "asyncio", "mailpolicy")
+
+
+@dataclass(frozen=True)
+class Server:
+    """The live server, the port to open sockets to, and an account with a Write token."""
+
+    live: LiveServer
+    port: int
+    tenant: Tenant
+
+    def url(self, resource: str, *parts: str) -> str:
+        return self.tenant.url(resource, *parts)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return self.tenant.write
+
+
+@pytest.fixture
+def server(live_server: LiveServer, tenant: Tenant) -> Iterator[Server]:
+    """The guarded server; the test fails if anything was logged as an error while it ran."""
+    collect = _Collect()
+    loggers = [logging.getLogger(name) for name in _WATCHED]
+    for logger in loggers:
+        logger.addHandler(collect)
+    try:
+        port = urlsplit(live_server.base_url).port
+        assert port is not None
+        yield Server(live_server, port, tenant)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(collect)
+    errors = [f"{r.name}: {r.getMessage()}" for r in collect.records]
+    assert not errors, errors
