@@ -199,7 +199,12 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
     port = _free_port()
     server = uvicorn.Server(
         server_config(
-            app, Settings(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            app,
+            app.state.settings,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

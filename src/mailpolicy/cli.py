@@ -291,7 +291,7 @@ def serve(
     from uvicorn.config import LOG_LEVELS
 
     from mailpolicy.app import create_app
-    from mailpolicy.server import server_config
+    from mailpolicy.server import raise_file_limit, server_config
 
     settings = _settings()
     if settings.log_level.lower() not in LOG_LEVELS:
@@ -304,6 +304,7 @@ def serve(
     settings = settings.model_copy(update=overrides)
     migrate.upgrade(settings.database_url)
     _bootstrap(settings)
+    raise_file_limit()
     uvicorn.Server(server_config(create_app(settings), settings)).run()
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import resource
 from typing import Any
 
 import h11
@@ -173,3 +174,20 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)
+
+
+def raise_file_limit() -> int:
+    """Lift the soft limit on open files to the hard one, and return it.
+
+    Each connection holds a descriptor until the deadlines above free it; a soft limit of
+    1,024, common on Linux, would let a burst of half-open connections use them all up.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65_536)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft
+        return wanted
+    return soft

@@ -1,8 +1,7 @@
 """The guarded server on a real socket, with deadlines short enough to watch them fire.
 
-`live_server` (tests/conftest.py) configures uvicorn from the environment's settings, and the app
-from the `settings` fixture; both read the MAILPOLICY_* variables set here, so the protocol's
-deadlines and the guard's body deadline are the same short ones.
+`live_server` (tests/conftest.py) configures uvicorn and the app from the `settings` fixture, so
+the protocol's deadlines and the guard's body deadline are the same short ones.
 """
 
 from __future__ import annotations
@@ -24,18 +23,13 @@ BODY_TIMEOUT = 1.0
 
 
 @pytest.fixture
-def short_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MAILPOLICY_HEADER_TIMEOUT", str(HEADER_TIMEOUT))
-    monkeypatch.setenv("MAILPOLICY_KEEPALIVE_TIMEOUT", str(KEEPALIVE_TIMEOUT))
-    monkeypatch.setenv("MAILPOLICY_BODY_TIMEOUT", str(BODY_TIMEOUT))
-
-
-@pytest.fixture
-def settings(database_url: str, short_deadlines: None) -> Settings:
-    configured = Settings(database_url=database_url)
-    assert configured.header_timeout == HEADER_TIMEOUT
-    assert configured.body_timeout == BODY_TIMEOUT
-    return configured
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        header_timeout=HEADER_TIMEOUT,
+        keepalive_timeout=KEEPALIVE_TIMEOUT,
+        body_timeout=BODY_TIMEOUT,
+    )
 
 
 class _Collect(logging.Handler):
