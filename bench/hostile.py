@@ -18,16 +18,12 @@ import json
 import multiprocessing
 import os
 import platform
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -36,6 +32,10 @@ from pathlib import Path
 from report import DOCS, cpu_model, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
+# The server is started as the hardening tests start it.
+sys.path.insert(0, str(ROOT))
+from tests.hardening.process import Served, serve  # noqa: E402
+
 SECTION = "## Hostile clients"
 UPLOAD = 100 * 1000 * 1000
 BLOCK = b"x" * 65536
@@ -43,33 +43,6 @@ TARGET_P99_MS = 100.0
 TARGET_RSS_MB = 50.0
 # (credentials, chunked): the four kinds of upload, taken in turn by every uploader.
 KINDS = ((False, False), (False, True), (True, False), (True, True))
-
-
-@dataclass(frozen=True)
-class Server:
-    pid: int
-    port: int
-    account: str
-    token: str
-
-    def memory_kib(self, field: str) -> int:
-        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-        raise RuntimeError(f"no {field} for process {self.pid}")
-
-    def reset_peak(self) -> None:
-        """Start VmHWM afresh from the current resident set (Linux 4.0+)."""
-        with open(f"/proc/{self.pid}/clear_refs", "w", encoding="ascii") as clear:
-            clear.write("5")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _ask(port: int, data: bytes) -> bytes:
@@ -85,48 +58,7 @@ def _ask(port: int, data: bytes) -> bytes:
 HEALTH = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
-@contextmanager
-def serve(directory: Path) -> Iterator[Server]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPOLICY_")}
-    env.update(
-        MAILPOLICY_DATABASE_URL=f"sqlite:///{directory / 'mailpolicy.db'}",
-        MAILPOLICY_HOST="127.0.0.1",
-        MAILPOLICY_PORT=str(port),
-        MAILPOLICY_LOG_LEVEL="warning",
-    )
-    out = directory / "serve.out"
-    with open(out, "wb") as stdout:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("mailpolicy")), "serve"],
-            env=env,
-            stdout=stdout,
-            cwd=directory,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("mailpolicy serve did not start")
-            try:
-                if _ask(port, HEALTH).startswith(b"HTTP/1.1 200"):
-                    break
-            except ConnectionRefusedError:
-                time.sleep(0.1)
-        lines = out.read_text().splitlines()
-        account = next(ln.split()[-1] for ln in lines if "created account" in ln)
-        token = lines[next(i for i, ln in enumerate(lines) if "Write API token" in ln) + 1]
-        yield Server(process.pid, port, account, token.strip())
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _upload(server: Server, credentials: bool, chunked: bool) -> tuple[int, int]:
+def _upload(server: Served, credentials: bool, chunked: bool) -> tuple[int, int]:
     """One 100 MB upload to the API; the status it got and the bytes the server took first."""
     head = (
         f"POST /client/v4/accounts/{server.account}/email-security/settings/block_senders"
@@ -166,7 +98,7 @@ def _refusal_status(answer: bytes) -> int:
     return int(head.split(b" ", 2)[1])
 
 
-def _uploader(server: Server, first: int, stop: Event, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _uploader(server: Served, first: int, stop: Event, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
     statuses: Counter[int] = Counter()
     taken: list[int] = []
     turn = first
@@ -190,7 +122,7 @@ class Phase:
     taken: list[int]
 
 
-def measure(server: Server, baseline_kib: int, requests: int, uploaders: int) -> Phase:
+def measure(server: Served, baseline_kib: int, requests: int, uploaders: int) -> Phase:
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     results = context.Queue()
@@ -225,13 +157,13 @@ def measure(server: Server, baseline_kib: int, requests: int, uploaders: int) ->
         max_ms=max(timings) * 1000,
         requests=requests,
         failures=failures,
-        peak_growth_kib=server.memory_kib("VmHWM") - baseline_kib,
+        peak_growth_kib=server.memory_kib()["VmHWM"] - baseline_kib,
         statuses=statuses,
         taken=taken,
     )
 
 
-def warm_up(server: Server) -> None:
+def warm_up(server: Served) -> None:
     """Ordinary traffic and one refusal of each kind, so the baseline has everything loaded."""
     auth = f"Authorization: Bearer {server.token}\r\n"
     path = f"/client/v4/accounts/{server.account}/email-security/settings/block_senders"
@@ -274,7 +206,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory, serve(Path(directory)) as server:
         warm_up(server)
         time.sleep(0.5)
-        baseline = server.memory_kib("VmRSS")
+        baseline = server.memory_kib()["VmRSS"]
         print(f"baseline RSS {baseline / 1024:,.1f} MiB", flush=True)
         floor = measure(server, baseline, requests, 0)
         print(f"floor: p50 {floor.p50_ms:.2f} ms, p99 {floor.p99_ms:.2f} ms", flush=True)
