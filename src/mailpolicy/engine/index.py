@@ -83,12 +83,22 @@ def _matcher(compiled: Any) -> SetMatcher:
     return matcher
 
 
-def _compile_set(patterns: Sequence[str]) -> Any:
-    compiled = re2.Set.FullMatchSet(set_options(len(patterns)))
+def _compile_with(new_set: Callable[[Any], Any], patterns: Sequence[str]) -> Any:
+    compiled = new_set(set_options(len(patterns)))
     for pattern in patterns:
         compiled.Add(pattern)
     compiled.Compile()
     return compiled
+
+
+def _compile_set(patterns: Sequence[str]) -> Any:
+    """A set whose patterns must match the whole of a text."""
+    return _compile_with(re2.Set.FullMatchSet, patterns)
+
+
+def _compile_search_set(patterns: Sequence[str]) -> Any:
+    """A set whose patterns may match anywhere in a text."""
+    return _compile_with(re2.Set.SearchSet, patterns)
 
 
 def _screenable(pattern: str) -> bool:
@@ -163,14 +173,6 @@ def build_regex_set(
     if not groups:
         return None, rejected
     return RegexSet(tuple(groups), _compile_screen(accepted)), rejected
-
-
-def _compile_search_set(patterns: Sequence[str]) -> Any:
-    compiled = re2.Set.SearchSet(set_options(len(patterns)))
-    for pattern in patterns:
-        compiled.Add(pattern)
-    compiled.Compile()
-    return compiled
 
 
 def build_search_set(
