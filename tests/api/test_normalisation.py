@@ -121,7 +121,7 @@ def test_a_registered_name_matches_what_the_registry_refuses_as_a_duplicate(api:
         {"name": "Chief Executive", "email": "chief@corp.example", "is_email_regex": False},
     )
     disguised = "\uff23hief  Exec\u200dutive"
-    verdict = evaluate(api, message(header_from=f'"{disguised}" <ceo@example.net>'))
+    verdict = evaluate(api, message(header_from=f'"{disguised}" <chief.exec@example.net>'))
     assert [r["id"] for r in verdict["reasons"] if r["resource"] == "impersonation_registry"] == [
         entry["id"]
     ]

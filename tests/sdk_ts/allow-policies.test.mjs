@@ -24,7 +24,7 @@ describe('allowPolicies: list filters and ordering', () => {
     const bodies = {
       trusted: {
         ...NO_ROLE,
-        pattern: 'ceo@partner.example',
+        pattern: 'chief@partner.example',
         pattern_type: 'EMAIL',
         is_trusted_sender: true,
       },
