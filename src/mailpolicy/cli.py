@@ -13,9 +13,6 @@ import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email import policy as email_policy
-from email.message import EmailMessage, Message
-from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -32,7 +29,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError, St
 from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
-from mailpolicy import migrate
+from mailpolicy import migrate, mime
 from mailpolicy.accounts import Account, create_account, require_account
 from mailpolicy.auth import ApiKey, ApiToken, Permission, create_key, create_token
 from mailpolicy.config import Settings
@@ -540,52 +537,13 @@ def domains_activate(domain_id: Annotated[str, typer.Argument(help="The domain's
 # ---- evaluate ---------------------------------------------------------------------------
 
 
-def _headers(message: Message, name: str) -> list[str]:
-    """The values of every `name` header, decoded; a header the parser cannot read (some
-    malformed ones make it fail) is taken as it stands in the file."""
-    try:
-        return [str(value) for value in message.get_all(name, [])]
-    except Exception:  # the stdlib's structured header parser, on input it does not expect
-        return [
-            _one_line(str(value)).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            for key, value in message.raw_items()
-            if key.lower() == name.lower()
-        ]
-
-
-def _text(part: Message) -> str:
-    """A text part's content, decoded with its charset; undecodable bytes become U+FFFD."""
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        return ""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        return payload.decode(charset, errors="replace")
-    except (LookupError, UnicodeError, ValueError):
-        return payload.decode("utf-8", errors="replace")
-
-
-def _texts(part: Message) -> Iterator[str]:
-    """The text/* parts a reader sees, in order: attachments and what they contain are not."""
-    if part.get_content_disposition() == "attachment":
-        return
-    if part.is_multipart():
-        children = part.get_payload()
-        for child in children if isinstance(children, list) else []:
-            if isinstance(child, Message):
-                yield from _texts(child)
-    elif part.get_content_maintype() == "text":
-        yield _text(part)
-
-
 def _fields_from_eml(path: Path) -> dict[str, Any]:
     """From, Reply-To, Return-Path, the To/Cc recipients, the Subject and the text of an
     RFC 5322 message, as MessageBody fields."""
     from mailpolicy.evaluation import MAX_SUBJECT, MAX_TEXT
 
     try:
-        with path.open("rb") as handle:
-            parsed: EmailMessage = BytesParser(policy=email_policy.default).parse(handle)
+        parsed = mime.parse(path.read_bytes())
     except OSError as exc:
         raise CliError(f"--eml {path}: {exc.strerror}", USAGE) from None
     found: dict[str, Any] = {}
@@ -593,21 +551,20 @@ def _fields_from_eml(path: Path) -> dict[str, Any]:
         ("header_from", "From"),
         ("reply_to", "Reply-To"),
         ("envelope_from", "Return-Path"),
-        ("subject", "Subject"),
     ):
-        values = _headers(parsed, header)
+        values = mime.header_values(parsed, header)
         if values:
             found[field] = values[0]
     if "envelope_from" in found:
         found["envelope_from"] = found["envelope_from"].strip().strip("<>")
-    # A NUL is refused in any field; in what people read it stands for an undecodable byte.
-    if "subject" in found:
-        found["subject"] = found["subject"].replace("\0", "\ufffd")[:MAX_SUBJECT]
-    people = _headers(parsed, "To") + _headers(parsed, "Cc")
+    subject = mime.subject_of(parsed, MAX_SUBJECT)
+    if subject is not None:
+        found["subject"] = subject
+    people = mime.header_values(parsed, "To") + mime.header_values(parsed, "Cc")
     found["recipients"] = [addr for _, addr in getaddresses(people) if addr]
-    texts = list(_texts(parsed))
-    if texts:
-        found["body"] = "\n".join(texts).replace("\0", "\ufffd")[:MAX_TEXT]
+    body = mime.text_of(parsed, MAX_TEXT)
+    if body is not None:
+        found["body"] = body
     return found
 
 
