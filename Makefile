@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit node-packages bench clean
+.PHONY: serve test lint typecheck unit node-packages milter-packages bench clean
 
 # The engine is compiled (setup.py), so a change to its sources needs a rebuild.
 $(STAMP): pyproject.toml setup.py mypyc.ini $(wildcard src/mailpolicy/engine/*.py)
@@ -33,7 +33,21 @@ $(NODE_STAMP): tests/sdk_ts/package.json tests/sdk_ts/package-lock.json
 
 node-packages: $(NODE_STAMP)
 
-unit: $(STAMP) $(NODE_STAMP)
+# The milter's extra (pymilter builds against libmilter) and the real Postfix the mail-flow
+# tests drive, from Debian's packages when missing ("No configuration": tests bring their own).
+MILTER_STAMP := $(VENV)/.milter
+
+$(MILTER_STAMP): $(STAMP)
+	command -v postfix >/dev/null && command -v smtp-sink >/dev/null && \
+		test -f /usr/include/libmilter/mfapi.h || { \
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postfix libmilter-dev openssl; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,milter]'
+	touch $(MILTER_STAMP)
+
+milter-packages: $(MILTER_STAMP)
+
+unit: $(STAMP) $(MILTER_STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit

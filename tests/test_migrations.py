@@ -15,6 +15,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, inspect
 
 import mailpolicy.accounts
 import mailpolicy.auth
+import mailpolicy.stats
 import mailpolicy.resources  # registers every table on the metadata
 from mailpolicy import migrate
 from mailpolicy.app import create_app
@@ -65,6 +66,7 @@ def test_every_model_table_is_registered() -> None:
         "trusted_domains",
         "url_ignore_patterns",
         "content_policies",
+        "entry_stats",
     }
     assert expected <= MODEL_TABLES
 

@@ -534,6 +534,98 @@ def domains_activate(domain_id: Annotated[str, typer.Argument(help="The domain's
         out.print(f"{row.domain} ({row.id}) is active")
 
 
+# ---- the milter and its hit counts ---------------------------------------------------------
+
+
+@app.command()
+def milter(
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen",
+            metavar="ADDRESS",
+            help="inet:HOST:PORT or unix:/path (MAILPOLICY_MILTER_LISTEN; "
+            "default inet:127.0.0.1:10030).",
+        ),
+    ] = None,
+) -> None:
+    """Apply the settings to mail passing through Postfix (see the README's Postfix section)."""
+    import logging
+
+    try:
+        from mailpolicy.milter.service import libmilter_address, run
+    except ImportError as exc:
+        raise CliError(
+            f"the milter needs pymilter ({exc}): pip install 'mailpolicy[milter]', which builds "
+            "against libmilter (Debian: apt-get install libmilter-dev)"
+        ) from None
+    settings = _settings()
+    if listen is not None:
+        settings = settings.model_copy(update={"milter_listen": listen})
+    try:
+        libmilter_address(settings.milter_listen)
+    except ValueError as exc:
+        raise CliError(f"--listen: {exc}", USAGE) from None
+    migrate.upgrade(settings.database_url)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+    )
+    run(settings)
+
+
+@app.command()
+def stats(
+    account: AccountOpt,
+    resource: Annotated[
+        str | None, typer.Option("--resource", help="Only this resource, e.g. block_senders.")
+    ] = None,
+    stale_days: Annotated[
+        int | None,
+        typer.Option("--stale-days", min=1, help="Only entries no message matched in N days."),
+    ] = None,
+    order: Annotated[
+        str, typer.Option("--order", help="hits, last_hit_at or created_at.")
+    ] = "hits",
+    ascending: Annotated[bool, typer.Option("--asc", help="Smallest first.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 100,
+) -> None:
+    """How often real mail matched each settings entry, and when it last did."""
+    from mailpolicy.reports import EntryStatsQuery
+    from mailpolicy.stats import entry_report
+
+    try:
+        query = EntryStatsQuery.model_validate(
+            {"resource": resource, "stale_days": stale_days, "order": order, "per_page": limit}
+        )
+    except ValidationError as exc:
+        problems = [f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors()]
+        raise CliError("\n".join(problems), USAGE) from None
+    with session_scope() as session:
+        require_account(session, account)
+        rows, total = entry_report(
+            session,
+            account,
+            resource=query.resource,
+            stale_days=query.stale_days,
+            order=query.order,
+            descending=not ascending,
+            per_page=query.per_page,
+        )
+    table = _table("resource", "id", "label", "hits", "last_hit_at", "created_at")
+    for row in rows:
+        table.add_row(
+            row.resource,
+            row.id,
+            escape(row.label),
+            str(row.hits),
+            iso(row.last_hit_at) or "never",
+            iso(row.created_at),
+        )
+    _show(table)
+    err.print(f"{len(rows)} of {total} entries")
+
+
 # ---- evaluate ---------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,4 +53,43 @@ class Settings(BaseSettings):
             "Seconds a client may take to send a request's body; a client that takes none of a"
             " response for as long is dropped."
         ),
+    )
+
+    # ---- the milter (mailpolicy milter) ----
+    milter_listen: str = Field(
+        default="inet:127.0.0.1:10030",
+        description="Where the milter listens: inet:HOST:PORT or unix:/path (Postfix's notation).",
+    )
+    drop_action: Literal["reject", "discard", "quarantine"] = Field(
+        default="reject",
+        description=(
+            "What the milter does with a recipient whose verdict is drop: reject it (550 5.7.1), "
+            "discard it silently, or hold the message in Postfix's hold queue."
+        ),
+    )
+    trusted_authserv_id: str | None = Field(
+        default=None,
+        max_length=255,
+        description=(
+            "The authserv-id of Authentication-Results headers the milter trusts (the host that "
+            "runs DKIM, SPF and DMARC checks earlier in the milter chain); unset trusts none."
+        ),
+    )
+    milter_max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=0,
+        le=1 << 30,
+        description="How much of a message's body the milter reads for content policies.",
+    )
+    milter_refresh_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="How often the milter looks for settings changed through the API.",
+    )
+    stats_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="How often hit counts gathered by the milter are written to the database.",
     )

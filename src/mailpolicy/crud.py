@@ -43,6 +43,8 @@ class ResourceSpec:
     check: Callable[[Row, Rules], None]
     # What makes two entries "the same": exact duplicates are refused with 409.
     identity: Callable[[Row], tuple[Any, ...]]
+    # The column that names an entry for people (its pattern, name or domain), in reports.
+    label: InstrumentedAttribute[Any]
     filters: Callable[[Any], list[ColumnElement[bool]]] = lambda _q: []
     orderings: Mapping[str, InstrumentedAttribute[Any]] = field(default_factory=dict)
     search: Sequence[InstrumentedAttribute[Any]] = ()

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from typer.testing import CliRunner
 
 from mailpolicy import migrate
 from mailpolicy.cli import app as cli_app
+from tests.cli.conftest import Cli
 
 SETTINGS = "/client/v4/accounts/{account}/email-security/settings"
 BLOCK_SENDER = {"pattern": "spam.example.net", "pattern_type": "DOMAIN", "is_regex": False}
@@ -29,21 +29,6 @@ DOMAIN = {
 }
 HEX32 = re.compile(r"[0-9a-f]{32}")
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(database_url: str) -> Cli:
-    runner = CliRunner()
-
-    def invoke(*args: str, ok: bool = True) -> Result:
-        result = runner.invoke(cli_app, list(args), env={"MAILPOLICY_DATABASE_URL": database_url})
-        if ok:
-            assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-        return result
-
-    return invoke
 
 
 def last_line(result: Result) -> str:

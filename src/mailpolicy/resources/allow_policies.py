@@ -225,6 +225,7 @@ SPEC = ResourceSpec(
     list_query=AllowPolicyListQuery,
     serialize=serialize,
     check=_check,
+    label=AllowPolicy.pattern,
     identity=lambda r: (
         r.pattern_type,
         r.is_regex,

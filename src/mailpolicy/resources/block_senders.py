@@ -118,6 +118,7 @@ SPEC = ResourceSpec(
     list_query=BlockedSenderListQuery,
     serialize=serialize,
     check=_check,
+    label=BlockedSender.pattern,
     identity=lambda r: (
         r.pattern_type,
         r.is_regex,

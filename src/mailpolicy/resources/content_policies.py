@@ -130,6 +130,7 @@ SPEC = ResourceSpec(
     serialize=serialize,
     check=_check,
     # Two policies looking for the same pattern in the same places find the same mail.
+    label=ContentPolicy.name,
     identity=lambda r: (r.pattern, *_distinct(r.targets)),
     filters=_filters,
     orderings={"name": ContentPolicy.name, "created_at": ContentPolicy.created_at},

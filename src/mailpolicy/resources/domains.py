@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Response
 from fastapi import Body as BodyParam
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
-from sqlalchemy import JSON, Boolean, ColumnElement, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mailpolicy.accounts import bump_settings_version
@@ -113,6 +113,10 @@ class ProtectedDomain(SettingsEntry):
     o365_tenant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     verification_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     authorized_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Messages the milter received for this domain: on `count_day` (UTC) and the day before.
+    count_day: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    count_current: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    count_previous: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     @classmethod
     def extra_indexes(cls) -> tuple[Index, ...]:
@@ -322,6 +326,21 @@ def activate(session: Session, domain_id: str) -> ProtectedDomain:
     return row
 
 
+def emails_processed(row: ProtectedDomain, today: dt.date) -> dict[str, Any]:
+    """Messages received today (UTC, since `timestamp`) and the day before, as counted."""
+    current = previous = 0
+    if row.count_day == today:
+        current, previous = row.count_current, row.count_previous
+    elif row.count_day == today - dt.timedelta(days=1):
+        previous = row.count_current
+    start = dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC)
+    return {
+        "timestamp": iso(start),
+        "total_emails_processed": current,
+        "total_emails_processed_previous": previous,
+    }
+
+
 def serialize(row: ProtectedDomain) -> dict[str, Any]:
     authorized = row.status == ACTIVE
     return {
@@ -348,11 +367,7 @@ def serialize(row: ProtectedDomain) -> dict[str, Any]:
             "status_message": None if authorized else "Awaiting DNS TXT ownership verification.",
             "timestamp": iso(row.authorized_at or row.created_at),
         },
-        "emails_processed": {
-            "timestamp": iso(row.modified_at),
-            "total_emails_processed": 0,
-            "total_emails_processed_previous": 0,
-        },
+        "emails_processed": emails_processed(row, utcnow().date()),
         **timestamps(row),
     }
 
@@ -369,6 +384,7 @@ SPEC = ResourceSpec(
     list_query=DomainListQuery,
     serialize=serialize,
     check=_check,
+    label=ProtectedDomain.domain,
     identity=lambda r: (domain_key(r.domain),),
     filters=_filters,
     orderings={"domain": ProtectedDomain.domain, "created_at": ProtectedDomain.created_at},

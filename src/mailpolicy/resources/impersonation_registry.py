@@ -153,6 +153,7 @@ SPEC = ResourceSpec(
     list_query=ImpersonationListQuery,
     serialize=serialize,
     check=_check,
+    label=ImpersonationEntry.name,
     identity=lambda r: (
         name_key(r.name),
         r.is_email_regex,

@@ -110,6 +110,7 @@ SPEC = ResourceSpec(
     list_query=SendingDomainRestrictionListQuery,
     serialize=serialize,
     check=_check,
+    label=SendingDomainRestriction.domain,
     identity=lambda r: (domain_key(r.domain),),
     orderings={
         "domain": SendingDomainRestriction.domain,

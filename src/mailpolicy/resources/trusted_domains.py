@@ -109,6 +109,7 @@ SPEC = ResourceSpec(
     list_query=TrustedDomainListQuery,
     serialize=serialize,
     check=_check,
+    label=TrustedDomain.pattern,
     identity=lambda r: (
         r.is_regex,
         r.pattern if r.is_regex else domain_key(r.pattern),

@@ -81,6 +81,7 @@ SPEC = ResourceSpec(
     list_query=ListQuery,
     serialize=serialize,
     check=_check,
+    label=UrlIgnorePattern.pattern,
     identity=lambda r: (r.pattern,),
     summaries={
         "list": "List URL ignore patterns",

@@ -1,0 +1,337 @@
+"""What a connection and a message show the milter, turned into engine messages; the engine's
+verdicts turned into what the milter tells the MTA.
+
+Nothing here knows the milter library, so every rule can be tested without an MTA. The engine
+is the only place a rule is decided: this module only chooses which recipients it asks about
+(those of an active protected domain), when (at RCPT, from the envelope alone, and at the end
+of the message, from everything), and what a verdict means for the SMTP transaction.
+
+At RCPT only what the envelope settles is acted on: a recipient whose envelope-only verdict
+is a drop caused by a TLS restriction or a blocked sender (or client address) is refused
+there, since nothing later in the message can change that. Everything else waits for the end
+of the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mailpolicy import mime
+from mailpolicy.engine import DISPOSITIONS, Message, RecipientVerdict, TLSInfo, evaluate
+from mailpolicy.engine.parse import normalize_path
+from mailpolicy.milter.authresults import auth_results, authserv_id
+from mailpolicy.milter.policies import Policies, Route
+
+DropAction = Literal["reject", "discard", "quarantine"]
+
+HEADER_DISPOSITION = "X-MailPolicy-Disposition"
+HEADER_REASONS = "X-MailPolicy-Reasons"
+OWN_HEADERS = (HEADER_DISPOSITION.lower(), HEADER_REASONS.lower())
+AUTH_HEADER = "authentication-results"
+# The headers whose first value the decision reads, and those MIME needs to read the body.
+READ_HEADERS = frozenset(
+    ("from", "reply-to", "subject", "mime-version", "content-type", "content-transfer-encoding")
+)
+# Bounds on what one message can make the milter keep.
+MAX_AUTH_HEADERS = 50
+MAX_HEADER_BYTES = 16 * 1024
+MAX_SUBJECT = 16_384
+MAX_TEXT = 1_000_000
+MAX_REASONS = 20
+
+DROP = "drop"
+REPLY_CODE = "550"
+REPLY_STATUS = "5.7.1"
+
+
+@dataclass
+class Connection:
+    """What the MTA told the milter about the client, for every message of the connection."""
+
+    client_ip: str = ""
+    client_hostname: str | None = None
+    helo: str | None = None
+    tls: TLSInfo | None = None
+
+
+@dataclass
+class Transaction:
+    """One message, from MAIL FROM to its end."""
+
+    sender: str = ""
+    recipients: list[str] = field(default_factory=list)  # as given, governed or not
+    routes: dict[str, Route] = field(default_factory=dict)  # governed recipient -> its domain
+    refused: set[str] = field(default_factory=set)  # refused at RCPT
+    headers: dict[str, bytes] = field(default_factory=dict)  # first value of READ_HEADERS
+    # Trusted-authserv-id candidates: (value, whether only other A-R headers came before it).
+    auth: list[tuple[str, bool]] = field(default_factory=list)
+    leading: bool = True  # no header but Authentication-Results seen yet
+    own_headers: dict[str, int] = field(default_factory=dict)  # X-MailPolicy-* occurrences
+    body: bytearray = field(default_factory=bytearray)
+    body_limit: int = 0
+    # What the message matched, per account, and the protected domains that received it.
+    matched: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    domains: dict[str, set[str]] = field(default_factory=dict)
+
+    def add_header(self, name: str, value: bytes) -> None:
+        key = name.lower()
+        if key == AUTH_HEADER:
+            if len(self.auth) < MAX_AUTH_HEADERS:
+                self.auth.append((value.decode("utf-8", "replace"), self.leading))
+            return
+        self.leading = False
+        if key in OWN_HEADERS:
+            self.own_headers[key] = self.own_headers.get(key, 0) + 1
+        elif key in READ_HEADERS and key not in self.headers:
+            self.headers[key] = value[:MAX_HEADER_BYTES]
+
+    def add_body(self, chunk: bytes) -> bool:
+        """Keep the body up to the limit; False once the rest need not be sent."""
+        room = self.body_limit - len(self.body)
+        if room > 0:
+            self.body += chunk[:room]
+        return len(self.body) < self.body_limit
+
+    def remember(self, route: Route, verdict: RecipientVerdict) -> None:
+        entries = self.matched.setdefault(route.account_id, set())
+        entries.update((reason.resource, reason.id) for reason in verdict.reasons)
+        self.domains.setdefault(route.account_id, set()).add(route.domain_id)
+
+
+def address(value: str) -> str | None:
+    """An envelope address as the MTA passes it (<a@b>, maybe with ESMTP arguments)."""
+    return normalize_path(value.split(None, 1)[0] if value.strip() else "")
+
+
+# ---- at RCPT ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RcptDecision:
+    route: Route | None  # None: no active protected domain governs the recipient
+    refusal: str | None  # the one-line reason, when the recipient is refused
+
+
+def _kind(verdict: RecipientVerdict, tls: TLSInfo | None) -> str:
+    """The rule that made a drop, in words (never an entry's pattern)."""
+    honoured = {reason.effect for reason in verdict.reasons if reason.honoured}
+    if (
+        "require_tls" in honoured
+        and tls is None
+        and verdict.explanation.startswith("Dropped: sender domain")
+    ):
+        return "the sending domain requires TLS"
+    if "block" in honoured:
+        return "blocked sender"
+    if "content_policy" in honoured:
+        return "content policy"
+    if "impersonation" in honoured and verdict.disposition == "MALICIOUS-BEC":
+        return "impersonation of a registered name"
+    return f"disposition {verdict.disposition}"
+
+
+def refusal_text(verdict: RecipientVerdict, tls: TLSInfo | None) -> str:
+    return f"Message refused by mailpolicy: {_kind(verdict, tls)}"
+
+
+def _decided_by_envelope(verdict: RecipientVerdict, tls: TLSInfo | None) -> bool:
+    """Whether an envelope-only drop stands whatever the rest of the message says."""
+    if verdict.action != DROP:
+        return False
+    if tls is None and verdict.explanation.startswith("Dropped: sender domain"):
+        return True  # a TLS restriction on the envelope sender's domain
+    return any(r.honoured and r.effect == "block" for r in verdict.reasons)
+
+
+def at_rcpt(
+    policies: Policies,
+    connection: Connection,
+    transaction: Transaction,
+    recipient: str,
+    *,
+    refuse: bool,
+) -> RcptDecision:
+    """Route a recipient; with `refuse`, refuse it when the envelope already decides a drop."""
+    normalized = address(recipient)
+    route = policies.route(normalized)
+    transaction.recipients.append(recipient)
+    if route is None:
+        return RcptDecision(None, None)
+    transaction.routes[recipient] = route
+    snapshot = policies.snapshot(route.account_id)
+    if not refuse or snapshot is None:
+        return RcptDecision(route, None)
+    message = Message(
+        envelope_from=transaction.sender,
+        header_from="",
+        recipients=(recipient,),
+        client_ip=connection.client_ip,
+        client_hostname=connection.client_hostname,
+        helo=connection.helo,
+        tls=connection.tls,
+    )
+    (verdict,) = evaluate(message, snapshot).recipients
+    if not _decided_by_envelope(verdict, connection.tls):
+        return RcptDecision(route, None)
+    transaction.refused.add(recipient)
+    transaction.remember(route, verdict)
+    return RcptDecision(route, refusal_text(verdict, connection.tls))
+
+
+# ---- at the end of the message ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to tell the MTA at the end of a message."""
+
+    final: Literal["accept", "reject", "discard", "quarantine"]
+    reason: str = ""  # for reject and quarantine
+    remove_recipients: tuple[str, ...] = ()
+    remove_headers: tuple[tuple[str, int], ...] = ()  # (name, occurrence from 1)
+    add_headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def touches(self) -> bool:
+        return bool(self.remove_recipients or self.remove_headers or self.add_headers)
+
+
+LEAVE_ALONE = Plan("accept")
+
+
+def _trusted_auth(transaction: Transaction, trusted_id: str | None) -> list[str]:
+    """The Authentication-Results values of the trusted authserv-id that the MTA's chain
+    added: they are prepended, above every header the message came with, so one below any
+    other header came from outside (as does any with another authserv-id)."""
+    if not trusted_id:
+        return []
+    wanted = trusted_id.lower()
+    return [
+        value for value, leading in transaction.auth if leading and authserv_id(value) == wanted
+    ]
+
+
+def build_message(
+    connection: Connection,
+    transaction: Transaction,
+    recipients: Sequence[str],
+    trusted_id: str | None,
+) -> Message:
+    """The whole message as the engine reads it."""
+    block = b"".join(
+        name.encode("ascii") + b": " + value + b"\r\n"
+        for name, value in transaction.headers.items()
+    )
+    try:
+        parsed = mime.parse(block + b"\r\n" + bytes(transaction.body))
+        text = mime.text_of(parsed, MAX_TEXT)
+        values = {name: mime.header_values(parsed, name) for name in ("From", "Reply-To")}
+        subject = mime.subject_of(parsed, MAX_SUBJECT)
+    except Exception:  # a message the parser gives up on: its fields as they stand
+        text = mime.text_of_bytes(b"", bytes(transaction.body), MAX_TEXT)
+        values = {
+            name: [transaction.headers.get(name.lower(), b"").decode("utf-8", "replace")]
+            for name in ("From", "Reply-To")
+        }
+        subject = transaction.headers.get("subject", b"").decode("utf-8", "replace") or None
+    senders, replies = values["From"], values["Reply-To"]
+    return Message(
+        envelope_from=transaction.sender,
+        header_from=senders[0] if senders else "",
+        reply_to=replies[0] if replies else None,
+        recipients=tuple(recipients),
+        client_ip=connection.client_ip,
+        client_hostname=connection.client_hostname,
+        helo=connection.helo,
+        tls=connection.tls,
+        auth=auth_results(_trusted_auth(transaction, trusted_id)),
+        subject=subject,
+        body=text,
+    )
+
+
+def _by_account(transaction: Transaction) -> dict[str, list[str]]:
+    accounts: dict[str, list[str]] = {}
+    for recipient, route in transaction.routes.items():
+        if recipient not in transaction.refused:
+            accounts.setdefault(route.account_id, []).append(recipient)
+    return accounts
+
+
+def _header_value(delivered: Iterable[RecipientVerdict]) -> tuple[str, str]:
+    """X-MailPolicy-Disposition (the most severe of the recipients that get the message) and
+    X-MailPolicy-Reasons (what decided it: effect and entry, never a pattern)."""
+    verdicts = list(delivered)
+    dispositions = {v.disposition for v in verdicts}
+    worst = next((d for d in DISPOSITIONS if d in dispositions), "NONE")
+    reasons: dict[str, None] = {}
+    for verdict in verdicts:
+        for reason in verdict.reasons:
+            if reason.honoured:
+                reasons[f"{reason.effect} {reason.resource}/{reason.id}"] = None
+    listed = list(reasons)[:MAX_REASONS]
+    return worst, "; ".join(listed) if listed else "none"
+
+
+def at_end(
+    policies: Policies,
+    connection: Connection,
+    transaction: Transaction,
+    *,
+    trusted_id: str | None,
+    drop_action: DropAction,
+) -> Plan:
+    """The verdict for every governed recipient, and what to do about it."""
+    accounts = _by_account(transaction)
+    if not transaction.routes:
+        return LEAVE_ALONE  # no recipient of an active protected domain: not ours to judge
+    dropped: list[tuple[str, RecipientVerdict]] = []
+    delivered: list[RecipientVerdict] = []
+    for account_id, recipients in accounts.items():
+        snapshot = policies.snapshot(account_id)
+        if snapshot is None:
+            continue
+        message = build_message(connection, transaction, recipients, trusted_id)
+        for recipient, verdict in zip(
+            recipients, evaluate(message, snapshot).recipients, strict=True
+        ):
+            transaction.remember(transaction.routes[recipient], verdict)
+            if verdict.action == DROP:
+                dropped.append((recipient, verdict))
+            else:
+                delivered.append(verdict)
+    removals = tuple(
+        (name, index)
+        for name in (HEADER_DISPOSITION, HEADER_REASONS)
+        for index in range(transaction.own_headers.get(name.lower(), 0), 0, -1)
+    )
+    still_there = [r for r in transaction.recipients if r not in transaction.refused]
+    dropped_names = {recipient for recipient, _ in dropped}
+    remaining = [r for r in still_there if r not in dropped_names]
+    if dropped and drop_action == "quarantine":
+        return Plan(
+            "quarantine",
+            reason=refusal_text(dropped[0][1], connection.tls),
+            remove_headers=removals,
+            add_headers=_added(delivered + [v for _, v in dropped]),
+        )
+    if dropped and not remaining:
+        return Plan(
+            "reject" if drop_action == "reject" else "discard",
+            reason=refusal_text(dropped[0][1], connection.tls),
+        )
+    return Plan(
+        "accept",
+        remove_recipients=tuple(recipient for recipient, _ in dropped),
+        remove_headers=removals,
+        add_headers=_added(delivered),
+    )
+
+
+def _added(verdicts: Sequence[RecipientVerdict]) -> tuple[tuple[str, str], ...]:
+    if not verdicts:
+        return ()
+    disposition, reasons = _header_value(verdicts)
+    return ((HEADER_DISPOSITION, disposition), (HEADER_REASONS, reasons))

@@ -1,0 +1,93 @@
+"""GET /accounts/{account_id}/email-security/stats/entries: which entries real mail matches.
+
+Every settings entry of the account with the number of messages it matched in the milter and
+when it last did; `stale_days` keeps the entries nothing matched in that many days (an entry
+never matched counts from its creation), which are the ones worth a second look.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from mailpolicy.deps import ReadAccess, SessionDep
+from mailpolicy.envelope import Closed, answers, listing, ok_list
+from mailpolicy.resources import REGISTRY
+from mailpolicy.schemas import ListQuery
+from mailpolicy.stats import entry_report
+from mailpolicy.timefmt import iso
+
+Resource = Literal[
+    "allow_policies",
+    "block_senders",
+    "content_policies",
+    "domains",
+    "impersonation_registry",
+    "sending_domain_restrictions",
+    "trusted_domains",
+    "url_ignore_patterns",
+]
+assert set(Resource.__args__) == {spec.path for spec, _ in REGISTRY}  # type: ignore[attr-defined]
+
+
+class EntryStatsQuery(ListQuery):
+    resource: Resource | None = Field(default=None, description="Only this settings resource.")
+    stale_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description="Only entries no message matched in this many days.",
+    )
+    order: Literal["hits", "last_hit_at", "created_at"] = Field(
+        default="hits", description="Field to sort by."
+    )
+    direction: Literal["asc", "desc"] = Field(default="desc", description="The sorting direction.")
+
+
+class EntryStatsRead(Closed):
+    resource: Resource
+    id: str = Field(description="The entry's id in its resource.")
+    label: str = Field(description="What names the entry: its pattern, name or domain.")
+    hits: int = Field(description="Messages the entry matched.")
+    last_hit_at: dt.datetime | None = Field(description="When it last matched; null if never.")
+    created_at: dt.datetime
+
+
+router = APIRouter(prefix="/accounts/{account_id}/email-security/stats", tags=["stats"])
+
+
+@router.get(
+    "/entries",
+    summary="Hit counts of every settings entry",
+    responses=answers(listing(EntryStatsRead), "One page of entries with their hit counts."),
+)
+def entry_stats(
+    access: ReadAccess, session: SessionDep, query: Annotated[EntryStatsQuery, Query()]
+) -> JSONResponse:
+    """How often real mail matched each entry, and when it last did."""
+    rows, total = entry_report(
+        session,
+        access.account_id,
+        resource=query.resource,
+        stale_days=query.stale_days,
+        order=query.order,
+        descending=query.direction == "desc",
+        page=query.page,
+        per_page=query.per_page,
+    )
+    items: list[dict[str, Any]] = [
+        {
+            "resource": row.resource,
+            "id": row.id,
+            "label": row.label,
+            "hits": row.hits,
+            "last_hit_at": iso(row.last_hit_at),
+            "created_at": iso(row.created_at),
+        }
+        for row in rows
+    ]
+    return ok_list(items, page=query.page, per_page=query.per_page, total=total)
