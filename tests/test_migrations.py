@@ -15,8 +15,8 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, inspect
 
 import mailpolicy.accounts
 import mailpolicy.auth
-import mailpolicy.stats
 import mailpolicy.resources  # registers every table on the metadata
+import mailpolicy.stats
 from mailpolicy import migrate
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
