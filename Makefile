@@ -52,10 +52,11 @@ unit: $(STAMP) $(MILTER_STAMP) $(NODE_STAMP)
 
 test: lint typecheck unit
 
-bench: $(STAMP)
+bench: $(STAMP) $(MILTER_STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/lists.py
 	$(BIN)/python bench/hostile.py
+	$(BIN)/python bench/mailflow.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache src/*.egg-info build

@@ -553,7 +553,7 @@ def milter(
     import logging
 
     try:
-        from mailpolicy.milter.service import libmilter_address, run
+        from mailpolicy.milter.service import CannotListen, libmilter_address, run
     except ImportError as exc:
         raise CliError(
             f"the milter needs pymilter ({exc}): pip install 'mailpolicy[milter]', which builds "
@@ -571,7 +571,10 @@ def milter(
         level=settings.log_level.upper(),
         format="%(asctime)s %(name)s %(levelname)s: %(message)s",
     )
-    run(settings)
+    try:
+        run(settings)
+    except CannotListen as exc:
+        raise CliError(str(exc)) from None
 
 
 @app.command()

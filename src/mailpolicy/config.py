@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         default="inet:127.0.0.1:10030",
         description="Where the milter listens: inet:HOST:PORT or unix:/path (Postfix's notation).",
     )
+    milter_socket_group: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The group a unix: milter socket is given (the MTA's, e.g. postfix).",
+    )
     drop_action: Literal["reject", "discard", "quarantine"] = Field(
         default="reject",
         description=(

@@ -10,7 +10,10 @@ the parser gives up on (nested too deeply, say) is read as plain text.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from email import policy as email_policy
+from email.errors import MessageError
+from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
 
@@ -85,11 +88,28 @@ def text_of(message: Message, limit: int) -> str | None:
 
 
 def text_of_bytes(headers: bytes, body: bytes, limit: int) -> str | None:
-    """The text of a message given its MIME headers and (possibly cut) body."""
+    """The text of a message given its MIME headers and (possibly cut) body. The MIME walk
+    needs no structured headers, so the faster compat32 parser reads it."""
     try:
-        return text_of(parse(headers + b"\r\n" + body), limit)
+        parsed = BytesParser(policy=email_policy.compat32).parsebytes(headers + b"\r\n" + body)
+        return text_of(parsed, limit)
     except Exception:  # a tree the parser gives up on: read the body as it stands
         return clean(body.decode("utf-8", errors="replace"), limit) or None
+
+
+def unfolded(raw: bytes) -> str:
+    """A header value as one line of text (folding removed, undecodable bytes replaced)."""
+    return " ".join(raw.decode("utf-8", errors="replace").split())
+
+
+def decoded(raw: bytes, limit: int) -> str:
+    """A header value with its RFC 2047 encoded words decoded, as a reader sees it."""
+    text = unfolded(raw)
+    if "=?" in text:
+        # Words that do not decode stay as they were sent.
+        with suppress(ValueError, LookupError, MessageError, UnicodeError):
+            text = str(make_header(decode_header(text)))
+    return clean(text, limit)
 
 
 def subject_of(message: Message, limit: int) -> str | None:

@@ -56,3 +56,10 @@ def test_milter_refuses_a_bad_listen_address_in_one_line(cli: Cli) -> None:
     assert result.stderr.strip().startswith("error: --listen:")
     assert "inet:HOST:PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_milter_says_in_one_line_when_it_cannot_listen(cli: Cli) -> None:
+    result = cli("milter", "--listen", "unix:/nonexistent/dir/milter.sock", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot listen on unix:/nonexistent/dir/milter.sock")
+    assert "Traceback" not in result.stderr

@@ -36,7 +36,7 @@ from mailpolicy.app import create_app
 from mailpolicy.config import Settings
 from mailpolicy.resources.domains import activate
 from tests.conftest import Tenant, make_tenant
-from tests.mailflow.postfix import TRUSTED_AUTHSERV_ID, Postfix, free_port, wait_for_port
+from tests.mailflow.postfix import TRUSTED_AUTHSERV_ID, Postfix, free_port, wait_for
 
 MAILPOLICY = Path(sys.executable).with_name("mailpolicy")
 AUTH_MILTER = Path(__file__).with_name("authmilter.py")
@@ -48,9 +48,11 @@ SETTLE = 1.0
 class Process:
     """A milter in a subprocess, listening on 127.0.0.1:`port`."""
 
-    def __init__(self, arguments: list[str], port: int, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, arguments: list[str], address: int | Path, env: dict[str, str], log: Path
+    ) -> None:
         self.arguments = arguments
-        self.port = port
+        self.address = address
         self.env = env
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,7 +63,7 @@ class Process:
                 self.arguments, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         try:
-            wait_for_port(self.port)
+            wait_for(self.address)
         except OSError:
             raise AssertionError(self.log.read_text(errors="replace")) from None
 
@@ -114,20 +116,34 @@ def mail(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     database = directory / "mailpolicy.db"
     shutil.copyfile(template_db, database)
     url = f"sqlite:///{database}"
-    ports = {name: free_port() for name in ("main", "quarantine", "restart", "auth")}
+    ports = {name: free_port() for name in ("quarantine", "restart", "auth")}
+    milter = "inet:127.0.0.1:{}".format
+    postfix = Postfix(
+        {
+            "main": {},  # the README's lines as they are: the milter on its unix socket
+            "authenticated": {
+                "smtpd_milters": f"{milter(ports['auth'])},unix:mailpolicy/milter.sock"
+            },
+            # Over TCP, as a milter on another host would be.
+            "quarantine": {"smtpd_milters": milter(ports["quarantine"])},
+            "restart": {"smtpd_milters": milter(ports["restart"])},
+        },
+    )
     milters = {
-        name: Process(
+        "main": Process(
+            [str(MAILPOLICY), "milter", "--listen", f"unix:{postfix.milter_socket}"],
+            postfix.milter_socket,
+            _environment(url, milter_socket_group="postfix"),
+            directory / "milter-main.log",
+        )
+    }
+    for name, settings in (("quarantine", {"drop_action": "quarantine"}), ("restart", {})):
+        milters[name] = Process(
             [str(MAILPOLICY), "milter", "--listen", f"inet:127.0.0.1:{ports[name]}"],
             ports[name],
             _environment(url, **settings),
             directory / f"milter-{name}.log",
         )
-        for name, settings in (
-            ("main", {}),
-            ("quarantine", {"drop_action": "quarantine"}),
-            ("restart", {}),
-        )
-    }
     milters["auth"] = Process(
         [
             sys.executable,
@@ -140,18 +156,9 @@ def mail(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         dict(os.environ),
         directory / "milter-auth.log",
     )
-    milter = "inet:127.0.0.1:{}".format
-    postfix = Postfix(
-        ports["main"],
-        {
-            "main": "",  # the README's smtpd_milters line
-            "authenticated": f"{milter(ports['auth'])},{milter(ports['main'])}",
-            "quarantine": milter(ports["quarantine"]),
-            "restart": milter(ports["restart"]),
-        },
-    )
     app = create_app(Settings(database_url=url))
     try:
+        postfix.write_configuration()  # the milter's socket directory
         for process in milters.values():
             process.start()
         postfix.start()

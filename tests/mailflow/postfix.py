@@ -78,12 +78,23 @@ def readme_header_checks() -> str:
     return readme_block("", "/etc/postfix/mailpolicy_header_checks`")
 
 
-def wait_for_port(port: int, timeout: float = 15) -> None:
+def wait_for(address: int | Path, timeout: float = 15) -> None:
+    """Until something accepts connections on 127.0.0.1:`address` (or the socket `address`)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+            if isinstance(address, int):
+                connection = socket.create_connection(("127.0.0.1", address), timeout=1)
+            else:
+                connection = socket.socket(socket.AF_UNIX)
+                connection.settimeout(1)
+                try:
+                    connection.connect(str(address))
+                except OSError:
+                    connection.close()
+                    raise
+            connection.close()
+            return
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -92,11 +103,11 @@ def wait_for_port(port: int, timeout: float = 15) -> None:
 
 @dataclass(frozen=True)
 class Listener:
-    """One smtpd service: its port and the milters it passes mail through."""
+    """One smtpd service: its port and the main.cf parameters it overrides (-o)."""
 
     name: str
     port: int
-    milters: str  # Postfix's smtpd_milters value
+    overrides: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -108,15 +119,14 @@ class Delivered:
 
 
 class Postfix:
-    def __init__(self, milter_port: int, listeners: dict[str, str]) -> None:
-        """`milter_port`: the README's milter address, moved to this port; `listeners`: smtpd
-        services by name, each with its smtpd_milters (the README's line for "main")."""
+    def __init__(self, listeners: dict[str, dict[str, str]]) -> None:
+        """`listeners`: smtpd services by name, each with the parameters it overrides (none:
+        the README's lines as they are)."""
         self.directory = Path(tempfile.mkdtemp(prefix="mailpolicy-postfix-"))
         self.directory.chmod(0o755)
-        self.milter_port = milter_port
         self.sink_port = free_port()
         self.listeners = {
-            name: Listener(name, free_port(), milters) for name, milters in listeners.items()
+            name: Listener(name, free_port(), overrides) for name, overrides in listeners.items()
         }
         self.sink_process: subprocess.Popen[bytes] | None = None
         self.sink_directory = self.directory / "sink"
@@ -131,12 +141,15 @@ class Postfix:
 
     # ---- configuration ---------------------------------------------------------------------
 
+    @property
+    def milter_socket(self) -> Path:
+        """Where the README's smtpd_milters line (relative to the queue directory) points."""
+        return self.queue / "mailpolicy" / "milter.sock"
+
     def readme_lines(self) -> str:
-        """The README's main.cf lines, with the milter's port and the header_checks path moved
-        to this instance (the only two changes)."""
-        lines = readme_main_cf()
-        lines = lines.replace("inet:127.0.0.1:10030", f"inet:127.0.0.1:{self.milter_port}")
-        return lines.replace(
+        """The README's main.cf lines, with the header_checks file moved to this instance (the
+        only change)."""
+        return readme_main_cf().replace(
             "/etc/postfix/mailpolicy_header_checks", str(self.directory / "header_checks")
         )
 
@@ -146,6 +159,11 @@ class Postfix:
             (self.directory / name).mkdir(exist_ok=True)
         for name in ("data", "sink"):
             os.chown(self.directory / name, postfix_user.pw_uid, postfix_user.pw_gid)
+        # The README's milter socket directory: the milter's, readable by Postfix's group.
+        sockets = self.milter_socket.parent
+        sockets.mkdir(exist_ok=True)
+        os.chown(sockets, -1, postfix_user.pw_gid)
+        sockets.chmod(0o750)
         self._certificate()
         (self.directory / "header_checks").write_text(readme_header_checks(), encoding="ascii")
         main = f"""\
@@ -177,7 +195,7 @@ message_size_limit = 67108864
         (self.directory / "main.cf").write_text(main, encoding="ascii")
         services = [
             f"127.0.0.1:{listener.port} inet n - n - - smtpd"
-            + (f" -o smtpd_milters={listener.milters}" if listener.name != "main" else "")
+            + "".join(f" -o {name}={value}" for name, value in listener.overrides.items())
             for listener in self.listeners.values()
         ]
         (self.directory / "master.cf").write_text(
@@ -222,8 +240,8 @@ message_size_limit = 67108864
         started = self.postfix("start")
         assert started.returncode == 0, self.log_tail() or started.stderr
         for listener in self.listeners.values():
-            wait_for_port(listener.port)
-        wait_for_port(self.sink_port)
+            wait_for(listener.port)
+        wait_for(self.sink_port)
 
     def stop(self) -> None:
         self.postfix("stop")

@@ -29,49 +29,10 @@ from mailpolicy.milter.session import (
     at_rcpt,
     build_message,
 )
-from mailpolicy.resources.domains import activate
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import make_tenant
+from tests.milter.conftest import AccountSettings
 
 TRUSTED = "mx.corp.example"
-
-
-class AccountSettings:
-    """Settings of one account, made through the API."""
-
-    def __init__(self, client: TestClient, app: FastAPI, tenant: Tenant) -> None:
-        self.client, self.app, self.tenant = client, app, tenant
-
-    def create(self, resource: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.client.post(self.tenant.url(resource), json=body, headers=self.tenant.write)
-        assert response.status_code == 201, response.text
-        result: dict[str, Any] = response.json()["result"]
-        return result
-
-    def protect(self, domain: str, *drops: str, active: bool = True) -> dict[str, Any]:
-        created = self.create(
-            "domains",
-            {
-                "domain": domain,
-                "allowed_delivery_modes": ["DIRECT"],
-                "drop_dispositions": list(drops),
-                "ip_restrictions": [],
-                "regions": ["GLOBAL"],
-            },
-        )
-        if active:
-            with self.app.state.db.transaction() as session:
-                activate(session, created["id"])
-        return created
-
-    def block(self, pattern: str, pattern_type: str = "DOMAIN") -> dict[str, Any]:
-        return self.create(
-            "block_senders", {"pattern": pattern, "pattern_type": pattern_type, "is_regex": False}
-        )
-
-
-@pytest.fixture
-def settings_(client: TestClient, app: FastAPI, tenant: Tenant) -> AccountSettings:
-    return AccountSettings(client, app, tenant)
 
 
 @pytest.fixture
@@ -85,7 +46,7 @@ def loaded(policies: Policies) -> Policies:
 
 
 def transaction(sender: str = "someone@sender.example") -> Transaction:
-    return Transaction(sender=sender, body_limit=1 << 20)
+    return Transaction(sender=sender, body_limit=1 << 20, wants_body=True)
 
 
 CONNECTION = Connection(client_ip="203.0.113.9", client_hostname="mx.sender.example")
@@ -237,6 +198,27 @@ def test_mixed_recipients_lose_the_dropped_ones_and_get_headers(
     assert (held.final, held.remove_recipients) == ("quarantine", ())
 
 
+def test_the_body_is_read_only_for_an_account_with_a_body_policy(
+    settings_: AccountSettings, policies: Policies
+) -> None:
+    settings_.protect("corp.example", "MALICIOUS")
+    loaded(policies)
+    txn = Transaction(body_limit=1 << 20)
+    at_rcpt(policies, CONNECTION, txn, "<ann@corp.example>", refuse=False)
+    assert txn.add_body(b"anything") is False  # the MTA need not send the rest
+    assert txn.body == b""
+    settings_.create(
+        "content_policies",
+        {"name": "Wire", "pattern": "wire", "targets": ["BODY"], "enabled": True},
+    )
+    loaded(policies)
+    wanted = Transaction(body_limit=1 << 20)
+    at_rcpt(policies, CONNECTION, wanted, "<ann@corp.example>", refuse=False)
+    assert wanted.add_body(b"a wire transfer") is True
+    plan = at_end(policies, CONNECTION, wanted, trusted_id=TRUSTED, drop_action="reject")
+    assert plan.final == "reject"
+
+
 # ---- Authentication-Results -------------------------------------------------------------
 
 
@@ -300,7 +282,7 @@ def test_auth_results_read_every_method() -> None:
 
 
 def test_a_message_cannot_make_the_milter_keep_much() -> None:
-    txn = Transaction(body_limit=1000)
+    txn = Transaction(body_limit=1000, wants_body=True)
     for n in range(10_000):
         txn.add_header(f"X-Junk-{n}", b"v" * 100)
         txn.add_header("Authentication-Results", b"mx.corp.example; spf=pass")

@@ -9,7 +9,9 @@ leaves the MTA waiting.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 import socket
 from collections.abc import Callable
 from functools import wraps
@@ -17,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 
 import Milter
 
+import milter
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
 from mailpolicy.engine import TLSInfo
@@ -50,10 +53,11 @@ _NO_NAME = {"", "unknown"}
 Callback = TypeVar("Callback", bound=Callable[..., Any])
 
 
-# The library's decorators, typed: a callback the MTA need not wait for, and one that takes
-# header values as the bytes they were sent in.
-noreply: Callable[[Callback], Callback] = Milter.noreply
+# The library's decorators, typed: a callback that takes header values as the bytes they came
+# in; one the MTA need not wait for; and one the MTA need not call at all.
 as_bytes: Callable[[Callback], Callback] = Milter.decode("bytes")
+noreply: Callable[[Callback], Callback] = Milter.noreply
+nocallback: Callable[[Callback], Callback] = Milter.nocallback
 
 
 def deferring(callback: Callback) -> Callback:
@@ -68,6 +72,21 @@ def deferring(callback: Callback) -> Callback:
             self.failed = True
             self.setreply("451", "4.3.0", TEMPFAIL_TEXT)
             return TEMPFAIL
+
+    return guarded  # type: ignore[return-value]
+
+
+def failing_later(callback: Callback) -> Callback:
+    """For a callback the MTA does not wait for: an error defers the message at its end."""
+
+    @wraps(callback)
+    def guarded(self: PolicyMilter, *args: Any) -> Any:
+        try:
+            return callback(self, *args)
+        except Exception:
+            log.exception("milter %s failed; the message is deferred", callback.__name__)
+            self.failed = True
+            return CONTINUE
 
     return guarded  # type: ignore[return-value]
 
@@ -96,16 +115,24 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]
     @deferring
     def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
         if not self.policies.ready:
-            self.setreply("451", "4.3.0", TEMPFAIL_TEXT)
-            return TEMPFAIL
+            return self._defer()
+        self._connected(hostname, family, hostaddr)
+        return CONTINUE
+
+    def _connected(self, hostname: str, family: int, hostaddr: Any) -> None:
         inet = family in (socket.AF_INET, socket.AF_INET6) and hostaddr
         self.connection = Connection(
             client_ip=str(hostaddr[0]) if inet else "",
             client_hostname=None if hostname.lower() in _NO_NAME else hostname,
         )
-        return CONTINUE
 
-    @noreply
+    def _defer(self) -> int:
+        self.setreply("451", "4.3.0", TEMPFAIL_TEXT)
+        return TEMPFAIL
+
+    # Every stage answers, none is "no reply": over TCP the MTA sends its next small packet
+    # right behind one that got no answer, and Nagle's algorithm (on the MTA's side) holds it
+    # until our delayed acknowledgement, 40 ms later. Answering costs a fraction of that.
     @deferring
     def hello(self, hostname: str) -> int:
         self.connection.helo = hostname
@@ -122,7 +149,8 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]
 
     @deferring
     def envrcpt(self, recipient: str, *_parameters: str) -> int:
-        assert self.transaction is not None
+        if self.transaction is None or self.failed or not self.policies.ready:
+            return self._defer()
         decision = at_rcpt(
             self.policies,
             self.connection,
@@ -135,12 +163,19 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]
         self.setreply(REPLY_CODE, REPLY_STATUS, decision.refusal)
         return REJECT
 
-    @noreply
+    @deferring
+    def data(self) -> int:
+        return CONTINUE
+
     @as_bytes
     @deferring
     def header(self, name: str, value: bytes) -> int:
         assert self.transaction is not None
         self.transaction.add_header(name, value)
+        return CONTINUE
+
+    @deferring
+    def eoh(self) -> int:
         return CONTINUE
 
     @deferring
@@ -203,6 +238,48 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]
             self.recorder.record(account_id, entries, transaction.domains.get(account_id, ()))
 
 
+class LocalPolicyMilter(PolicyMilter):
+    """The same, over a UNIX-domain socket, where no Nagle delay follows an unanswered packet:
+    the MTA sends the connection, HELO, MAIL FROM and each header without waiting for an
+    answer, and no DATA or end of headers at all (a failure, or settings not loaded yet, is
+    answered at the first RCPT). Fewer round trips, less work for both sides."""
+
+    @noreply
+    @failing_later
+    def connect(self, hostname: str, family: int, hostaddr: Any) -> int:
+        self._connected(hostname, family, hostaddr)
+        return CONTINUE
+
+    @noreply
+    @failing_later
+    def envfrom(self, sender: str, *parameters: str) -> int:
+        super().envfrom(sender, *parameters)
+        return CONTINUE
+
+    @noreply
+    @failing_later
+    def hello(self, hostname: str) -> int:
+        self.connection.helo = hostname
+        self.connection.tls = _tls(self)
+        return CONTINUE
+
+    @nocallback
+    def data(self) -> int:
+        return CONTINUE
+
+    @noreply
+    @as_bytes
+    @failing_later
+    def header(self, name: str, value: bytes) -> int:
+        assert self.transaction is not None
+        self.transaction.add_header(name, value)
+        return CONTINUE
+
+    @nocallback
+    def eoh(self) -> int:
+        return CONTINUE
+
+
 _INET = re.compile(r"inet6?:(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})")
 
 
@@ -221,6 +298,63 @@ def libmilter_address(listen: str) -> str:
     return f"inet:{match['port']}@{match['host']}"
 
 
+def _listening_sockets() -> list[socket.socket]:
+    """This process's listening TCP sockets (Linux: /proc/self/fd), as duplicates."""
+    found = []
+    for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
+        try:
+            duplicate = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue  # not a socket
+        if (
+            duplicate.type == socket.SOCK_STREAM
+            and duplicate.family in (socket.AF_INET, socket.AF_INET6)
+            and duplicate.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        ):
+            found.append(duplicate)
+        else:
+            duplicate.close()
+    return found
+
+
+def _local_socket(
+    open_socket: Callable[..., Any], path: str, group: str | None
+) -> Callable[..., Any]:
+    """libmilter's socket opener, then the socket's mode: read and write for its owner and
+    group only (the MTA's group: `group`, e.g. postfix, or the milter user's own)."""
+
+    @wraps(open_socket)
+    def opened(*args: Any) -> Any:
+        result = open_socket(*args)
+        os.chmod(path, 0o660)
+        if group:
+            shutil.chown(path, group=group)
+        return result
+
+    return opened
+
+
+def _without_nagle(open_socket: Callable[..., Any]) -> Callable[..., Any]:
+    """libmilter's socket opener, then TCP_NODELAY on what it opened, for the connections it
+    accepts to inherit. At the end of a message the milter sends its changes (a header, a
+    recipient removed) as separate small writes before the final answer; with Nagle's
+    algorithm each would wait for the MTA's delayed acknowledgement, 40 ms."""
+
+    @wraps(open_socket)
+    def opened(*args: Any) -> Any:
+        result = open_socket(*args)
+        for listening in _listening_sockets():
+            with listening:
+                listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return result
+
+    return opened
+
+
+class CannotListen(Exception):
+    """The milter's socket could not be opened."""
+
+
 def run(settings: Settings) -> None:
     """Serve the milter until the MTA's side is stopped (SIGTERM or SIGINT)."""
     where = libmilter_address(settings.milter_listen)
@@ -230,18 +364,30 @@ def run(settings: Settings) -> None:
     policies.refresh()
     policies.start()
     recorder.start()
-    PolicyMilter.policies = policies
-    PolicyMilter.recorder = recorder
-    PolicyMilter.drop_action = settings.drop_action
-    PolicyMilter.trusted_id = settings.trusted_authserv_id
-    PolicyMilter.body_limit = settings.milter_max_body_bytes
-    Milter.factory = PolicyMilter
+    local = where.startswith("unix:")
+    factory = LocalPolicyMilter if local else PolicyMilter
+    factory.policies = policies
+    factory.recorder = recorder
+    factory.drop_action = settings.drop_action
+    factory.trusted_id = settings.trusted_authserv_id
+    factory.body_limit = settings.milter_max_body_bytes
+    Milter.factory = factory
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.DELRCPT | Milter.QUARANTINE)
     log.info(
         "milter listening on %s (drop action: %s)", settings.milter_listen, settings.drop_action
     )
+    if local:
+        path = where.split(":", 1)[1]
+        milter.opensocket = _local_socket(milter.opensocket, path, settings.milter_socket_group)
+    else:
+        milter.opensocket = _without_nagle(milter.opensocket)
     try:
         Milter.runmilter("mailpolicy", where, timeout=300)
+    except milter.error as exc:
+        raise CannotListen(
+            f"cannot listen on {settings.milter_listen} ({exc}): is another process listening "
+            "there, or is the socket's directory missing?"
+        ) from None
     finally:
         policies.stop()
         recorder.stop()

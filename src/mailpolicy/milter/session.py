@@ -71,6 +71,9 @@ class Transaction:
     own_headers: dict[str, int] = field(default_factory=dict)  # X-MailPolicy-* occurrences
     body: bytearray = field(default_factory=bytearray)
     body_limit: int = 0
+    # Whether any governed recipient's account has a content policy on the body: if none
+    # has, the body is neither kept nor read.
+    wants_body: bool = False
     # What the message matched, per account, and the protected domains that received it.
     matched: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     domains: dict[str, set[str]] = field(default_factory=dict)
@@ -89,6 +92,8 @@ class Transaction:
 
     def add_body(self, chunk: bytes) -> bool:
         """Keep the body up to the limit; False once the rest need not be sent."""
+        if not self.wants_body:
+            return False
         room = self.body_limit - len(self.body)
         if room > 0:
             self.body += chunk[:room]
@@ -161,6 +166,8 @@ def at_rcpt(
         return RcptDecision(None, None)
     transaction.routes[recipient] = route
     snapshot = policies.snapshot(route.account_id)
+    if snapshot is not None and snapshot.content_body is not None:
+        transaction.wants_body = True
     if not refuse or snapshot is None:
         return RcptDecision(route, None)
     message = Message(
@@ -219,35 +226,31 @@ def build_message(
     recipients: Sequence[str],
     trusted_id: str | None,
 ) -> Message:
-    """The whole message as the engine reads it."""
-    block = b"".join(
-        name.encode("ascii") + b": " + value + b"\r\n"
-        for name, value in transaction.headers.items()
-    )
-    try:
-        parsed = mime.parse(block + b"\r\n" + bytes(transaction.body))
-        text = mime.text_of(parsed, MAX_TEXT)
-        values = {name: mime.header_values(parsed, name) for name in ("From", "Reply-To")}
-        subject = mime.subject_of(parsed, MAX_SUBJECT)
-    except Exception:  # a message the parser gives up on: its fields as they stand
-        text = mime.text_of_bytes(b"", bytes(transaction.body), MAX_TEXT)
-        values = {
-            name: [transaction.headers.get(name.lower(), b"").decode("utf-8", "replace")]
-            for name in ("From", "Reply-To")
-        }
-        subject = transaction.headers.get("subject", b"").decode("utf-8", "replace") or None
-    senders, replies = values["From"], values["Reply-To"]
+    """The whole message as the engine reads it. From and Reply-To go as they came (the
+    engine reads addresses and encoded display names itself); the body is read only when a
+    content policy will look at it."""
+    headers = transaction.headers
+    text = None
+    if transaction.wants_body:
+        mime_headers = b"".join(
+            name.encode("ascii") + b": " + headers[name] + b"\r\n"
+            for name in ("mime-version", "content-type", "content-transfer-encoding")
+            if name in headers
+        )
+        text = mime.text_of_bytes(mime_headers, bytes(transaction.body), MAX_TEXT)
+    reply_to = headers.get("reply-to")
+    subject = headers.get("subject")
     return Message(
         envelope_from=transaction.sender,
-        header_from=senders[0] if senders else "",
-        reply_to=replies[0] if replies else None,
+        header_from=mime.unfolded(headers.get("from", b"")),
+        reply_to=None if reply_to is None else mime.unfolded(reply_to),
         recipients=tuple(recipients),
         client_ip=connection.client_ip,
         client_hostname=connection.client_hostname,
         helo=connection.helo,
         tls=connection.tls,
         auth=auth_results(_trusted_auth(transaction, trusted_id)),
-        subject=subject,
+        subject=None if subject is None else mime.decoded(subject, MAX_SUBJECT),
         body=text,
     )
 
