@@ -204,7 +204,7 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]
         for name, value in plan.add_headers:
             self.addheader(name, value)
         self._finish()
-        if transaction.routes:
+        if transaction.routes and log.isEnabledFor(logging.INFO):
             log.info(
                 "%s: %s, %d of %d recipients removed",
                 self.getsymval("i") or "-",
