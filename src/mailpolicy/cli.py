@@ -302,7 +302,17 @@ def serve(
     migrate.upgrade(settings.database_url)
     _bootstrap(settings)
     raise_file_limit()
-    uvicorn.Server(server_config(create_app(settings), settings)).run()
+    verifier = None
+    if settings.dns_verify:
+        from mailpolicy.verifier import Verifier
+
+        verifier = Verifier(settings)
+        verifier.start()
+    try:
+        uvicorn.Server(server_config(create_app(settings), settings)).run()
+    finally:
+        if verifier is not None:
+            verifier.stop()
 
 
 def _program() -> str:
@@ -532,6 +542,59 @@ def domains_activate(domain_id: Annotated[str, typer.Argument(help="The domain's
     with session_scope() as session:
         row = activate(session, domain_id)
         out.print(f"{row.domain} ({row.id}) is active")
+
+
+@domains_app.command("verify")
+def domains_verify(domain_id: Annotated[str, typer.Argument(help="The domain's id.")]) -> None:
+    """Look at a domain's DNS now: its ownership TXT record (a domain that timed out is looked
+    for again), SPF and DMARC. Exits 0 when DNS could be asked, 1 when it could not."""
+    from mailpolicy.verifier import check
+
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+    database = Database(settings.database_url)
+    try:
+        report = check(database, settings, domain_id, by_operator=True)
+    finally:
+        database.dispose()
+    out.print(f"{report.domain} ({report.domain_id}): {report.status}", markup=False)
+    lines = []
+    if report.ownership:
+        lines.append(("ownership", report.ownership))
+    if report.txt_record:
+        name, value = report.txt_record
+        lines.append(("publish", f'{name} TXT "{value}"'))
+    for label, finding in (("SPF", report.spf), ("DMARC", report.dmarc)):
+        if finding is not None:
+            lines.append((label, f"{finding.status} ({finding.detail})"))
+    for label, text in lines:
+        out.print(f"  {label + ':':<10} {text}", markup=False, highlight=False)
+    if report.error:
+        raise CliError(f"DNS could not be asked: {report.error}")
+
+
+@domains_app.command("list")
+def domains_list(account: Annotated[str | None, typer.Option("--account")] = None) -> None:
+    """Every protected domain, its status and what its DNS last said."""
+    from mailpolicy.resources.domains import ProtectedDomain
+
+    with session_scope() as session:
+        query = select(ProtectedDomain).order_by(ProtectedDomain.domain)
+        if account is not None:
+            require_account(session, account)
+            query = query.where(ProtectedDomain.account_id == account)
+        table = _table("id", "account", "domain", "status", "spf", "dmarc", "dns checked")
+        for row in session.scalars(query):
+            table.add_row(
+                row.id,
+                row.account_id,
+                row.domain,
+                row.status or "",
+                row.spf_status or "not read",
+                row.dmarc_status or "not read",
+                iso(row.dns_checked_at) or "never",
+            )
+    _show(table)
 
 
 # ---- the milter and its hit counts ---------------------------------------------------------

@@ -5,10 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_PATH = Path("var") / "mailpolicy.db"
+
+
+def parse_resolvers(text: str) -> list[tuple[str, int]]:
+    """`host[:port], ...` (an IPv6 address with a port as `[addr]:port`) as (host, port) pairs."""
+    found = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            raise ValueError(f"an empty entry in {text!r}")
+        host, port = entry, 53
+        if entry.startswith("["):
+            host, bracket, rest = entry[1:].partition("]")
+            if not bracket or (rest and not rest.startswith(":")):
+                raise ValueError(f"{entry!r}: write an IPv6 address with a port as [address]:port")
+            port_text = rest[1:] if rest else "53"
+        elif entry.count(":") == 1:
+            host, port_text = entry.split(":")
+        else:
+            port_text = "53"  # a bare IPv6 address, or a name or IPv4 address without a port
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"{entry!r}: the port must be a number from 1 to 65535")
+        port = int(port_text)
+        if not host or any(c.isspace() for c in host):
+            raise ValueError(f"{entry!r} is not a host[:port]")
+        found.append((host, port))
+    return found
 
 
 class Settings(BaseSettings):
@@ -98,3 +124,55 @@ class Settings(BaseSettings):
         le=3600,
         description="How often hit counts gathered by the milter are written to the database.",
     )
+
+    # ---- protected domains' DNS: ownership by TXT record, SPF and DMARC status ----
+    dns_resolvers: str | None = Field(
+        default=None,
+        max_length=1024,
+        description=(
+            "The DNS resolvers asked, as host[:port] separated by commas ([v6]:port for IPv6); "
+            "unset uses the system's (/etc/resolv.conf)."
+        ),
+    )
+    dns_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds one DNS question may take, all resolvers."
+    )
+    dns_verify: bool = Field(
+        default=True,
+        description="Whether `mailpolicy serve` checks domains' DNS in the background.",
+    )
+    dns_verify_window_seconds: int = Field(
+        default=7 * 24 * 3600,
+        ge=1,
+        le=365 * 24 * 3600,
+        description="How long a new domain's TXT record is looked for before it times out.",
+    )
+    dns_retry_max_seconds: float = Field(
+        default=90.0,
+        gt=0,
+        le=24 * 3600,
+        description=(
+            "The longest wait between checks of a pending domain (they back off up to it) and "
+            "between retries after a DNS error."
+        ),
+    )
+    dns_refresh_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="How often every domain's SPF and DMARC status is refreshed; 0 never.",
+    )
+    dns_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="How often the background verifier looks for domains due a check.",
+    )
+
+    @field_validator("dns_resolvers")
+    @classmethod
+    def _resolvers_parse(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_resolvers(value)  # raises ValueError naming the entry
+            return value
+        return None

@@ -52,10 +52,9 @@ def test_created_domain_is_pending_and_lowercase(api: Api) -> None:
     created = api.create(PATH, domain_body("Mixed.Example.COM"))
     assert created["domain"] == "mixed.example.com"
     assert created["status"] == "PENDING"
-    assert created["spf_status"] == created["spf_status"].lower()
-    assert created["dmarc_status"] == created["dmarc_status"].lower()
-    assert created["spf_status"] in {"none", "good", "neutral", "open", "invalid"}
-    assert created["dmarc_status"] in {"none", "good", "invalid"}
+    # SPF and DMARC are unknown until the verifier has read DNS (tests/verification).
+    assert created["spf_status"] is None
+    assert created["dmarc_status"] is None
     assert created["authorization"]["authorized"] is False
     assert created["lookback_hops"] == 1
     for name in (

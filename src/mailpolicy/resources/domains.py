@@ -2,8 +2,9 @@
 
 Special to domains: a domain's name is fixed once created; PUT replaces the whole entry; a
 deprecated bulk DELETE takes a JSON array; and domains created through the API start `PENDING`
-with a DNS TXT ownership record that GET /domains/{id}/verification returns until the operator
-activates the domain (`mailpolicy domains activate ID`).
+with a DNS TXT ownership record that GET /domains/{id}/verification returns; mailpolicy.verifier
+makes a domain ACTIVE when the record is published, and reads its SPF and DMARC status. The
+operator can also activate a domain by hand (`mailpolicy domains activate ID`).
 """
 
 from __future__ import annotations
@@ -111,8 +112,22 @@ class ProtectedDomain(SettingsEntry):
     dmarc_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
     inbox_provider: Mapped[str | None] = mapped_column(String(16), nullable=True)
     o365_tenant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The ownership TXT record's token; None for a domain the operator activated by hand.
     verification_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     authorized_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # DNS checks (mailpolicy.verifier): when the TXT record has been looked for since, when it
+    # was last looked for and what was seen; when SPF and DMARC were last read and why they have
+    # the status they have; the last DNS error (None once DNS answers again); consecutive checks
+    # that ended without a final answer (the backoff); when the domain is next due a check.
+    pending_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    verification_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    verification_message: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    dns_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    spf_detail: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    dmarc_detail: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    dns_error: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    dns_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    dns_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Messages the milter received for this domain: on `count_day` (UTC) and the day before.
     count_day: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     count_current: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -124,6 +139,7 @@ class ProtectedDomain(SettingsEntry):
         # filtered first page is read in order. allowed_delivery_mode is a "contains" test on
         # delivery_modes and reads every domain of the account.
         return (
+            Index("ix_domains_dns_due", "dns_due_at"),
             Index("ix_domains_account_domain", "account_id", "domain", "id"),
             Index("ix_domains_account_status", "account_id", "status", "created_at", "id"),
             Index(
@@ -307,18 +323,39 @@ def _check(row: ProtectedDomain, _rules: Rules) -> None:
 
 
 def _start_pending(row: ProtectedDomain) -> None:
+    """A new domain awaits its TXT record; its DNS is checked as soon as the verifier can."""
+    now = utcnow()
     row.status = PENDING
-    row.spf_status = "none"
-    row.dmarc_status = "none"
+    row.spf_status = None  # not read yet
+    row.dmarc_status = None
     row.verification_token = secrets.token_hex(16)
+    row.pending_since = now
+    row.dns_due_at = now
+
+
+def txt_record_name(domain: str) -> str:
+    """Where a domain's ownership TXT record is published ..."""
+    return f"{TXT_PREFIX}.{domain}"
+
+
+def txt_record_value(token: str | None) -> str:
+    """... and the value it holds."""
+    return f"mailpolicy-verification={token}"
 
 
 def activate(session: Session, domain_id: str) -> ProtectedDomain:
-    """The operator asserts ownership: the domain becomes active and needs no TXT record."""
-    row = session.get(ProtectedDomain, domain_id)
+    """The operator asserts ownership: the domain becomes active and needs no TXT record.
+
+    Its status is the operator's from now on: the verifier reads its SPF and DMARC, never
+    its status.
+    """
+    row = session.get(ProtectedDomain, domain_id, with_for_update=True)
     if row is None:
         raise NotFound(f"No domain with id {domain_id}.")
     row.status = ACTIVE
+    row.verification_token = None
+    row.pending_since = None
+    row.verification_message = None
     row.authorized_at = utcnow()
     row.modified_at = row.authorized_at
     bump_settings_version(session, row.account_id)
@@ -339,6 +376,14 @@ def emails_processed(row: ProtectedDomain, today: dt.date) -> dict[str, Any]:
         "total_emails_processed": current,
         "total_emails_processed_previous": previous,
     }
+
+
+def _status_message(row: ProtectedDomain) -> str:
+    if row.verification_message:
+        return row.verification_message
+    if row.verification_token is None:
+        return "Not verified."
+    return f"Awaiting the DNS TXT record {txt_record_name(row.domain)}."
 
 
 def serialize(row: ProtectedDomain) -> dict[str, Any]:
@@ -364,8 +409,10 @@ def serialize(row: ProtectedDomain) -> dict[str, Any]:
         "o365_tenant_id": row.o365_tenant_id,
         "authorization": {
             "authorized": authorized,
-            "status_message": None if authorized else "Awaiting DNS TXT ownership verification.",
-            "timestamp": iso(row.authorized_at or row.created_at),
+            "status_message": None if authorized else _status_message(row),
+            "timestamp": iso(
+                (row.authorized_at if authorized else row.verification_checked_at) or row.created_at
+            ),
         },
         "emails_processed": emails_processed(row, utcnow().date()),
         **timestamps(row),
@@ -461,14 +508,16 @@ def bulk_delete(
     },
 )
 def verification(access: ReadAccess, session: SessionDep, domain_id: DomainId) -> Response:
+    """The TXT record that proves ownership, and where its check stands; 204 for a domain the
+    operator activated by hand."""
     row: ProtectedDomain = get_entry(session, SPEC, access.account_id, domain_id)
-    if row.status == ACTIVE or row.verification_token is None:
+    if row.verification_token is None:
         return Response(status_code=204)
     return ok(
         {
             "status": row.status,
-            "last_checked_at": None,
-            "txt_record_name": f"{TXT_PREFIX}.{row.domain}",
-            "txt_record_value": f"mailpolicy-verification={row.verification_token}",
+            "last_checked_at": iso(row.verification_checked_at),
+            "txt_record_name": txt_record_name(row.domain),
+            "txt_record_value": txt_record_value(row.verification_token),
         }
     )

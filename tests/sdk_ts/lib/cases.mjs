@@ -51,8 +51,8 @@ const DOMAIN_DEFAULTS = {
   require_tls_outbound: null,
   transport: '',
   status: 'PENDING',
-  spf_status: 'none',
-  dmarc_status: 'none',
+  spf_status: null, // unknown until the verifier reads DNS
+  dmarc_status: null,
   inbox_provider: null,
   o365_tenant_id: null,
 };
