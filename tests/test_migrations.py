@@ -223,3 +223,36 @@ def test_duplicate_keys_are_recomputed_and_old_twins_kept(url: str, engine: Engi
             assert client.get(path, headers=headers).json()["result_info"]["total_count"] == 3
     finally:
         database.dispose()
+
+
+def test_domains_get_their_dns_checks(url: str, engine: Engine) -> None:
+    """0008: a domain active before it was activated by hand (nothing else could) and needs no
+    TXT record; a pending one has waited since its creation; every domain is due a check."""
+    migrate.upgrade(url, "0007")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO accounts (id, name, created_at) VALUES ('a', 'a', '2026-01-01')"
+        )
+        for n, status in enumerate(("PENDING", "ACTIVE")):
+            conn.exec_driver_sql(
+                "INSERT INTO domains (id, account_id, created_at, modified_at, dedupe_key, domain,"
+                " delivery_modes, drop_dispositions, regions, ip_restrictions, lookback_hops,"
+                " status, verification_token) VALUES (?, 'a', '2026-01-0' || ?, '2026-01-01', ?,"
+                " ?, ',DIRECT,', '[]', '[]', '[]', 1, ?, 'tok')",
+                (f"d{n}", n + 1, f"k{n}", f"d{n}.example", status),
+            )
+    migrate.upgrade(url, "0008")
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id, verification_token, pending_since, dns_due_at, dns_attempts"
+            " FROM domains ORDER BY id"
+        ).all()
+    pending, active = rows
+    assert pending[1] == "tok"
+    assert str(pending[2]).startswith("2026-01-01")
+    assert active[1] is None
+    assert active[2] is None
+    assert all(row[3] is not None and row[4] == 0 for row in rows)
+    migrate.downgrade(url, "0007")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM domains").scalar() == 2

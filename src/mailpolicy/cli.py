@@ -304,7 +304,7 @@ def serve(
     raise_file_limit()
     verifier = None
     if settings.dns_verify:
-        from mailpolicy.verifier import Verifier
+        from mailpolicy.dns.verifier import Verifier
 
         verifier = Verifier(settings)
         verifier.start()
@@ -548,7 +548,7 @@ def domains_activate(domain_id: Annotated[str, typer.Argument(help="The domain's
 def domains_verify(domain_id: Annotated[str, typer.Argument(help="The domain's id.")]) -> None:
     """Look at a domain's DNS now: its ownership TXT record (a domain that timed out is looked
     for again), SPF and DMARC. Exits 0 when DNS could be asked, 1 when it could not."""
-    from mailpolicy.verifier import check
+    from mailpolicy.dns.verifier import check
 
     settings = _settings()
     migrate.upgrade(settings.database_url)
@@ -566,7 +566,7 @@ def domains_verify(domain_id: Annotated[str, typer.Argument(help="The domain's i
         lines.append(("publish", f'{name} TXT "{value}"'))
     for label, finding in (("SPF", report.spf), ("DMARC", report.dmarc)):
         if finding is not None:
-            lines.append((label, f"{finding.status} ({finding.detail})"))
+            lines.append((label, f"{finding.status}: {finding.detail}"))
     for label, text in lines:
         out.print(f"  {label + ':':<10} {text}", markup=False, highlight=False)
     if report.error:

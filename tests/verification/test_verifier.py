@@ -16,10 +16,10 @@ from fastapi import FastAPI
 from mailpolicy.accounts import settings_version
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
+from mailpolicy.dns.verifier import Schedule, Verifier, check, claim_due
 from mailpolicy.errors import NotFound
 from mailpolicy.resources.domains import ProtectedDomain, activate
 from mailpolicy.timefmt import iso
-from mailpolicy.verifier import Schedule, Verifier, check, claim_due
 from tests.conftest import Api
 from tests.verification.authority import Zones
 

@@ -2,7 +2,7 @@
 
 Special to domains: a domain's name is fixed once created; PUT replaces the whole entry; a
 deprecated bulk DELETE takes a JSON array; and domains created through the API start `PENDING`
-with a DNS TXT ownership record that GET /domains/{id}/verification returns; mailpolicy.verifier
+with a DNS TXT ownership record that GET /domains/{id}/verification returns; mailpolicy.dns.verifier
 makes a domain ACTIVE when the record is published, and reads its SPF and DMARC status. The
 operator can also activate a domain by hand (`mailpolicy domains activate ID`).
 """
@@ -115,7 +115,7 @@ class ProtectedDomain(SettingsEntry):
     # The ownership TXT record's token; None for a domain the operator activated by hand.
     verification_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     authorized_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # DNS checks (mailpolicy.verifier): when the TXT record has been looked for since, when it
+    # DNS checks (mailpolicy.dns.verifier): when the TXT record has been looked for since, when it
     # was last looked for and what was seen; when SPF and DMARC were last read and why they have
     # the status they have; the last DNS error (None once DNS answers again); consecutive checks
     # that ended without a final answer (the backoff); when the domain is next due a check.

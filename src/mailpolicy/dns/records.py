@@ -1,6 +1,6 @@
 """What a protected domain's DNS says: its ownership TXT record, its SPF and its DMARC status.
 
-Only DNS is read here, never the database (mailpolicy.verifier writes what is found). Every
+Only DNS is read here, never the database (mailpolicy.dns.verifier writes what is found). Every
 question goes to the resolvers of `MAILPOLICY_DNS_RESOLVERS` (the system's when unset) through
 dnspython. An answer that a name or record does not exist is an answer; a question that gets no
 answer (a timeout, SERVFAIL, a refused query) raises `DnsUnavailable`, so a domain is never judged
@@ -182,15 +182,21 @@ def _own_all(record: str) -> str | None:
     return None
 
 
-def _ending(record: str, parsed: dict[str, Any]) -> SpfStatus:
-    """The status the `all` that ends evaluation gives: the record's own, else its redirect's."""
+def _ending(record: str, parsed: dict[str, Any], via: str = "") -> tuple[SpfStatus, str]:
+    """The status the `all` that ends evaluation gives (the record's own, else its redirect
+    target's), and how it was reached."""
     qualifier = _own_all(record)
     if qualifier is not None:
-        return _QUALIFIERS[qualifier]
+        return _QUALIFIERS[qualifier], f"ends in {qualifier or '+'}all{via}"
     redirect = parsed.get("redirect")
     if isinstance(redirect, dict) and isinstance(redirect.get("record"), str):
-        return _ending(redirect["record"], redirect.get("parsed") or {})
-    return "open"  # no all and no redirect: mail from anywhere is neutral, so not refused
+        return _ending(
+            redirect["record"],
+            redirect.get("parsed") or {},
+            f" (through redirect={redirect.get('domain')}){via}",
+        )
+    # No all and no redirect: mail from anywhere is neutral, so nothing is refused.
+    return "open", f"has no all term{via}"
 
 
 _checkdmarc_lock = threading.Lock()
@@ -209,10 +215,10 @@ def spf(questions: Questions, domain: str) -> Finding:
 
     records = [r for r in txt_records(questions, domain) if _is_spf(r.strip())]
     if not records:
-        return Finding("none", f"{domain} publishes no SPF record.")
+        return Finding("none", f"{domain} publishes no SPF record")
     if len(records) > 1:
         return Finding(
-            "invalid", f"{domain} publishes {len(records)} SPF records; RFC 7208 allows one."
+            "invalid", f"{domain} publishes {len(records)} SPF records; RFC 7208 allows one"
         )
     record = records[0].strip()
     _fresh_checkdmarc()
@@ -221,11 +227,11 @@ def spf(questions: Questions, domain: str) -> Finding:
         parsed = parse_spf_record(record, domain, resolver=questions, timeout=questions.lifetime)
     except SPFError as exc:
         questions.check_answered()  # a lookup that timed out is not an error in the record
-        return Finding("invalid", f"SPF: {exc}")
+        return Finding("invalid", str(exc))
     questions.check_answered()
-    status = _ending(record, dict(parsed["parsed"]))
+    status, how = _ending(record, dict(parsed["parsed"]))
     lookups = parsed["dns_lookups"]
-    return Finding(status, f"SPF {record!r}: {status}, {lookups} DNS-querying term(s).")
+    return Finding(status, f"{record!r} {how}; {lookups} of 10 DNS lookups")
 
 
 def dmarc(questions: Questions, domain: str) -> Finding:
@@ -235,19 +241,20 @@ def dmarc(questions: Questions, domain: str) -> Finding:
     records = [r.strip() for r in txt_records(questions, name)]
     records = [r for r in records if r.lower().startswith("v=dmarc1")]
     if not records:
-        return Finding("none", f"{name} publishes no DMARC record.")
+        return Finding("none", f"{name} publishes no DMARC record")
     if len(records) > 1:
-        return Finding("invalid", f"{name} publishes {len(records)} DMARC records; one is allowed.")
+        return Finding("invalid", f"{name} publishes {len(records)} DMARC records; one is allowed")
     _fresh_checkdmarc()
     questions.forget_failures()
     try:
         parsed = parse_dmarc_record(records[0], domain, resolver=questions)
     except DMARCError as exc:
-        return Finding("invalid", f"DMARC: {exc}")
+        return Finding("invalid", str(exc))
     policy = parsed["tags"]["p"]
     if not policy.get("explicit"):
-        return Finding("invalid", f"DMARC {records[0]!r} has no p (policy) tag.")
+        return Finding("invalid", f"{records[0]!r} has no p (policy) tag")
     value = str(policy["value"]).lower()
     if value in {"quarantine", "reject"}:
-        return Finding("good", f"DMARC p={value}.")
-    return Finding("none", "DMARC p=none: receivers are asked to take no action on failures.")
+        verb = {"quarantine": "quarantined", "reject": "rejected"}[value]
+        return Finding("good", f"{records[0]!r}: mail that fails DMARC is to be {verb}")
+    return Finding("none", f"{records[0]!r}: p=none asks receivers to take no action on failures")

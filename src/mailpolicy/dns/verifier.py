@@ -10,7 +10,7 @@ looks the record up, soon after creation and then backing off (5 s, 10 s, 20 s, 
 - DNS could not be asked (a timeout, SERVFAIL): the domain stays PENDING, the reason in
   `authorization.status_message`, and the check is retried with the same backoff.
 
-Every domain's SPF and DMARC status (mailpolicy.dnscheck) is read on creation, when it is
+Every domain's SPF and DMARC status (mailpolicy.dns.records) is read on creation, when it is
 verified, and every `dns_refresh_seconds` after; a domain the operator activated by hand keeps
 its status and still has these read.
 
@@ -34,10 +34,10 @@ from dataclasses import dataclass
 import dns.nameserver
 from sqlalchemy import select
 
-from mailpolicy import dnscheck
 from mailpolicy.accounts import bump_settings_version
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, utcnow
+from mailpolicy.dns import records
 from mailpolicy.errors import NotFound
 from mailpolicy.resources.domains import (
     ACTIVE,
@@ -88,8 +88,8 @@ class Report:
     status: str | None
     ownership: str | None  # what the TXT lookup saw; None when ownership was not checked
     txt_record: tuple[str, str] | None  # name and value, while they are needed
-    spf: dnscheck.Finding | None
-    dmarc: dnscheck.Finding | None
+    spf: records.Finding | None
+    dmarc: records.Finding | None
     error: str | None  # DNS could not be asked: the first reason
 
 
@@ -107,9 +107,9 @@ class _Seen:
 
 @dataclass
 class _Found:
-    ownership: dnscheck.Ownership | None = None
-    spf: dnscheck.Finding | None = None
-    dmarc: dnscheck.Finding | None = None
+    ownership: records.Ownership | None = None
+    spf: records.Finding | None = None
+    dmarc: records.Finding | None = None
     error: str | None = None
 
 
@@ -127,17 +127,17 @@ def _ask(
 ) -> _Found:
     found = _Found()
     try:
-        questions = dnscheck.Questions(servers, settings.dns_timeout)
+        questions = records.Questions(servers, settings.dns_timeout)
     except Exception as exc:  # no resolver configured (no /etc/resolv.conf)
         found.error = f"no DNS resolver: {exc}"
         return found
     verifiable = {PENDING} | ({"TIMEOUT", "FAILED"} if by_operator else set())
     if seen.token is not None and seen.status in verifiable:
         try:
-            found.ownership = dnscheck.ownership(
+            found.ownership = records.ownership(
                 questions, txt_record_name(seen.domain), txt_record_value(seen.token)
             )
-        except dnscheck.DnsUnavailable as exc:
+        except records.DnsUnavailable as exc:
             found.error = str(exc)
             return found  # the next questions would go to the same resolvers: try again later
     stale = (
@@ -149,8 +149,8 @@ def _ask(
     if stale:
         for kind in ("spf", "dmarc"):
             try:
-                finding = getattr(dnscheck, kind)(questions, seen.domain)
-            except dnscheck.DnsUnavailable as exc:
+                finding = getattr(records, kind)(questions, seen.domain)
+            except records.DnsUnavailable as exc:
                 found.error = str(exc)
                 break
             else:
@@ -199,7 +199,7 @@ def _apply(
                 )
             row.verification_message = _short(message)
     for kind in ("spf", "dmarc"):
-        finding: dnscheck.Finding | None = getattr(found, kind)
+        finding: records.Finding | None = getattr(found, kind)
         if finding is not None:
             setattr(row, f"{kind}_status", finding.status)
             setattr(row, f"{kind}_detail", _short(finding.detail))
@@ -252,8 +252,8 @@ def check(
         )  # fmt: skip
     if servers is None and settings.dns_resolvers:
         try:
-            servers = dnscheck.nameservers(settings)
-        except dnscheck.DnsUnavailable as exc:
+            servers = records.nameservers(settings)
+        except records.DnsUnavailable as exc:
             return _record_failure(database, seen, schedule, str(exc), by_operator)
     found = _ask(seen, servers, settings, schedule, utcnow(), by_operator)
     now = utcnow()
@@ -343,7 +343,7 @@ class Verifier:
             return 0
         servers = None
         if self.settings.dns_resolvers:
-            servers = dnscheck.nameservers(self.settings)
+            servers = records.nameservers(self.settings)
         futures = [
             self._pool.submit(check, self.database, self.settings, i, servers=servers) for i in ids
         ]
