@@ -24,6 +24,7 @@ Requests never wait for DNS.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -324,7 +325,7 @@ class Verifier:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mailpolicy-verifier", daemon=True)
         self._pool = ThreadPoolExecutor(PARALLEL_CHECKS, thread_name_prefix="mailpolicy-dns")
-        self._complained_at = 0.0
+        self._complained_at = self._failed_at = -60.0
 
     def start(self) -> None:
         self._thread.start()
@@ -343,7 +344,9 @@ class Verifier:
             return 0
         servers = None
         if self.settings.dns_resolvers:
-            servers = records.nameservers(self.settings)
+            # When a resolver's name does not resolve, each check tries again and says why.
+            with contextlib.suppress(records.DnsUnavailable):
+                servers = records.nameservers(self.settings)
         futures = [
             self._pool.submit(check, self.database, self.settings, i, servers=servers) for i in ids
         ]
@@ -366,7 +369,10 @@ class Verifier:
         while not self._stop.is_set():
             try:
                 while self.run_once() and not self._stop.is_set():
-                    pass  # a full batch: there may be more due
+                    pass  # a batch was due: there may be more
             except Exception:
-                log.exception("the domain verifier's pass failed; trying again")
+                # The database unreachable, most likely: said once a minute, then tried again.
+                if time.monotonic() - self._failed_at >= 60:
+                    self._failed_at = time.monotonic()
+                    log.exception("the domain verifier could not run; trying again")
             self._stop.wait(self.settings.dns_poll_seconds)
