@@ -3,7 +3,6 @@ accounts with real tokens, and a live server on 127.0.0.1 for clients that need 
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -25,23 +24,31 @@ from mailpolicy.auth import Permission, create_key, create_token
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
 from mailpolicy.server import server_config
+from tests.support.databases import Databases
+from tests.support.databases import kind as database_kind
 
 SETTINGS_PATH = "/client/v4/accounts/{account}/email-security/settings"
 
 
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database migrated by Alembic; each test gets its own copy of the file."""
+    """One SQLite file migrated by Alembic, for tests about SQLite files themselves."""
     path = tmp_path_factory.mktemp("template") / "mailpolicy.db"
     migrate.upgrade(f"sqlite:///{path}")
     return path
 
 
+@pytest.fixture(scope="session")
+def databases() -> Iterator[Databases]:
+    """Fresh migrated databases on the run's database (MAILPOLICY_TEST_DATABASE)."""
+    made = Databases(database_kind())
+    yield made
+    made.close()
+
+
 @pytest.fixture
-def database_url(template_db: Path, tmp_path: Path) -> str:
-    path = tmp_path / "mailpolicy.db"
-    shutil.copyfile(template_db, path)
-    return f"sqlite:///{path}"
+def database_url(databases: Databases) -> str:
+    return databases.fresh()
 
 
 @pytest.fixture

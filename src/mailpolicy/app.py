@@ -68,7 +68,7 @@ def create_api(database: Database, rules: Rules) -> FastAPI:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.pool())
     rules = Rules(allow_private_ips=settings.allow_private_ips)
 
     @asynccontextmanager

@@ -261,7 +261,7 @@ def _settings() -> Settings:
 def session_scope() -> Iterator[Session]:
     settings = _settings()
     migrate.upgrade(settings.database_url)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.pool())
     try:
         with database.transaction() as session:
             yield session
@@ -282,13 +282,22 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="Listen port (MAILPOLICY_PORT).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="Worker processes sharing the port (MAILPOLICY_WORKERS; default 1). "
+            "About one per CPU core.",
+        ),
+    ] = None,
 ) -> None:
     """Migrate the database, create a first account on an empty one, and serve the API."""
-    import uvicorn
     from uvicorn.config import LOG_LEVELS
 
     from mailpolicy.app import create_app
     from mailpolicy.server import raise_file_limit, server_config
+    from mailpolicy.server import serve as run_server
 
     settings = _settings()
     if settings.log_level.lower() not in LOG_LEVELS:
@@ -297,8 +306,8 @@ def serve(
             f"got {settings.log_level!r}",
             USAGE,
         )
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = settings.model_copy(update=overrides)
+    given = {"host": host, "port": port, "workers": workers}
+    settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
     migrate.upgrade(settings.database_url)
     _bootstrap(settings)
     raise_file_limit()
@@ -308,8 +317,16 @@ def serve(
 
         verifier = Verifier(settings)
         verifier.start()
+    if settings.workers > 1:
+        # Each worker makes its own app (and database pool) from the same MAILPOLICY_*
+        # variables; the port is bound once, here, and shared.
+        config = server_config(
+            "mailpolicy.app:create_app", settings, factory=True, workers=settings.workers
+        )
+    else:
+        config = server_config(create_app(settings), settings)
     try:
-        uvicorn.Server(server_config(create_app(settings), settings)).run()
+        run_server(config)
     finally:
         if verifier is not None:
             verifier.stop()
@@ -334,7 +351,7 @@ def _command(settings: Settings, *args: str) -> str:
 
 
 def _bootstrap(settings: Settings) -> None:
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.pool())
     try:
         with database.transaction() as session:
             account = session.scalar(select(Account).order_by(Account.created_at))
@@ -552,7 +569,7 @@ def domains_verify(domain_id: Annotated[str, typer.Argument(help="The domain's i
 
     settings = _settings()
     migrate.upgrade(settings.database_url)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.pool())
     try:
         report = check(database, settings, domain_id, by_operator=True)
     finally:

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mailpolicy.db import PoolOptions
+
 DEFAULT_DATABASE_PATH = Path("var") / "mailpolicy.db"
 
 
@@ -45,6 +47,35 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default=f"sqlite:///{DEFAULT_DATABASE_PATH}",
         description="SQLAlchemy URL. SQLite (the default) or PostgreSQL.",
+    )
+    db_pool_size: int = Field(
+        default=10, ge=1, le=1000, description="Database connections each process keeps open."
+    )
+    db_pool_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Connections a process may open beyond the pool under a burst.",
+    )
+    db_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description=(
+            "Seconds to connect to the database or wait for a free connection before answering 503."
+        ),
+    )
+    db_statement_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="PostgreSQL: the longest one statement, lock waits included, may take.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Worker processes `mailpolicy serve` runs, sharing its port.",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -176,3 +207,11 @@ class Settings(BaseSettings):
             parse_resolvers(value)  # raises ValueError naming the entry
             return value
         return None
+
+    def pool(self) -> PoolOptions:
+        return PoolOptions(
+            size=self.db_pool_size,
+            overflow=self.db_pool_overflow,
+            timeout=self.db_timeout,
+            statement_timeout=self.db_statement_timeout,
+        )

@@ -6,10 +6,12 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, String, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -65,10 +67,62 @@ class Entity(Base):
     modified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class PoolOptions:
+    """How many connections a process keeps, and how long anything may wait for the database."""
+
+    size: int = 10
+    overflow: int = 10
+    # Seconds to connect, and to wait for a pooled connection, before giving up (a 503).
+    timeout: float = 5.0
+    # PostgreSQL: the longest a statement (a lock wait included) may run.
+    statement_timeout: float = 30.0
+
+
+# Errors that say the database cannot be used right now, rather than that a request is wrong:
+# refused or dropped connections, a server shutting down, a pool with no connection to give, a
+# statement or lock wait that ran out of time, SQLite's write lock held past the busy timeout.
+UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+def unavailable_reason(error: BaseException) -> str | None:
+    """Why the database could not serve, if that is what `error` says; None otherwise."""
+    if not isinstance(error, UNAVAILABLE):
+        return None
+    original = getattr(error, "orig", None) or error
+    text = " ".join(str(original).split())
+    return text[:200] or type(original).__name__
+
+
+def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
+    pool = pool or PoolOptions()
     parsed = make_url(url)
+    sizing: dict[str, Any] = {
+        "pool_size": pool.size,
+        "max_overflow": pool.overflow,
+        "pool_timeout": pool.timeout,
+        # A connection the server dropped (a restart) is noticed when taken from the pool and
+        # replaced, so service resumes by itself when the database returns.
+        "pool_pre_ping": True,
+    }
+    if parsed.get_backend_name() == "sqlite" and parsed.database in {None, "", ":memory:"}:
+        sizing = {}  # one connection per thread, the only way an in-memory database is shared
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        connect_args: dict[str, Any] = {}
+        if parsed.get_driver_name() == "psycopg":
+            milliseconds = int(pool.statement_timeout * 1000)
+            connect_args = {
+                "connect_timeout": max(1, round(pool.timeout)),
+                "options": f"-c statement_timeout={milliseconds}",
+                # A server that vanished from the network: unacknowledged sends give up.
+                "tcp_user_timeout": int(pool.timeout * 1000),
+                "keepalives": 1,
+                "keepalives_idle": 30,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+                "application_name": "mailpolicy",
+            }
+        return create_engine(url, connect_args=connect_args, **sizing)
     # A plain file path gets its directory made; a `file:` URI is the driver's to interpret.
     if (
         parsed.database
@@ -76,7 +130,7 @@ def make_engine(url: str) -> Engine:
         and not parsed.database.startswith("file:")
     ):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **sizing)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -113,9 +167,9 @@ WRITE = "write"
 class Database:
     """One engine and its session factories, owned by the application."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolOptions | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool)
         # Reads see one snapshot (a list's count and its page agree); on PostgreSQL that is
         # REPEATABLE READ. Writes lock what they change: the write lock on SQLite, the row
         # (SELECT ... FOR UPDATE) on PostgreSQL.

@@ -20,6 +20,7 @@ CODE_NO_ROUTE = 7000
 CODE_METHOD_NOT_ALLOWED = 7001
 CODE_AUTH = 10000
 CODE_INTERNAL = 10500
+CODE_UNAVAILABLE = 10503
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,21 @@ class Conflict(ApiError):
 
     def __init__(self, message: str, *, pointer: str | None = None) -> None:
         super().__init__(message, code=CODE_CONFLICT, pointer=pointer)
+
+
+class ServiceUnavailable(ApiError):
+    """The database cannot be reached (or is too busy) right now: nothing was applied."""
+
+    status = 503
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"The database is unavailable ({reason}); the request was not applied. "
+            f"Retry in a few seconds.",
+            code=CODE_UNAVAILABLE,
+            headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)},
+        )
 
 
 def failure_body(items: Sequence[ErrorItem]) -> dict[str, Any]:

@@ -26,13 +26,14 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailpolicy.auth import Principal, authenticate, require_credentials
-from mailpolicy.db import Database
+from mailpolicy.db import UNAVAILABLE, Database, unavailable_reason
 from mailpolicy.errors import (
     CODE_BAD_FRAMING,
     CODE_TIMEOUT,
     CODE_TOO_LARGE,
     ApiError,
     ErrorItem,
+    ServiceUnavailable,
     Unauthorized,
 )
 from mailpolicy.handlers import render, serves
@@ -186,8 +187,11 @@ class RequestGuard:
         return await anyio.to_thread.run_sync(self._lookup, headers)
 
     def _lookup(self, headers: Mapping[str, str]) -> Principal:
-        with self.database.transaction(write=False) as session:
-            return authenticate(session, headers)
+        try:
+            with self.database.transaction(write=False) as session:
+                return authenticate(session, headers)
+        except UNAVAILABLE as exc:
+            raise ServiceUnavailable(unavailable_reason(exc) or "unreachable") from None
 
     def _too_large(self) -> _Refused:
         limit = self.limits.max_body_bytes

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Mount
 
+from mailpolicy.db import unavailable_reason
 from mailpolicy.errors import (
     CODE_INTERNAL,
     CODE_INVALID_JSON,
@@ -20,6 +21,7 @@ from mailpolicy.errors import (
     CODE_VALIDATION,
     ApiError,
     ErrorItem,
+    ServiceUnavailable,
     failure_body,
 )
 
@@ -155,6 +157,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        reason = unavailable_reason(exc)
+        if reason is not None:
+            log.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, reason
+            )
+            error = ServiceUnavailable(reason)
+            return render(error.status, error.items, error.headers)
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return render(
             500, [ErrorItem(CODE_INTERNAL, "Internal error; the request was not applied.")]

@@ -71,8 +71,11 @@ class GuardedH11Protocol(H11Protocol):
     header_timeout: float = 10.0
     send_timeout: float = 30.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        # The deadlines travel with the configuration, which worker processes receive pickled.
+        self.header_timeout = getattr(config, "header_timeout", self.header_timeout)
+        self.send_timeout = getattr(config, "send_timeout", self.send_timeout)
         self.parser = StrictConnection(h11.SERVER, HEAD_LIMIT)
         self.conn = self.parser
         self._header_deadline: asyncio.TimerHandle | None = None
@@ -147,25 +150,26 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def protocol_for(settings: Settings) -> type[GuardedH11Protocol]:
-    return type(
-        "GuardedH11Protocol",
-        (GuardedH11Protocol,),
-        {
-            "header_timeout": settings.header_timeout,
-            # As long to take a response as to send a body: both are a client moving bytes.
-            "send_timeout": settings.body_timeout,
-        },
-    )
+class ServerConfig(uvicorn.Config):
+    """uvicorn's configuration, carrying the deadlines GuardedH11Protocol enforces."""
+
+    def __init__(self, app: Any, *, header_timeout: float, send_timeout: float, **options: Any):
+        super().__init__(app, **options)
+        self.header_timeout = header_timeout
+        self.send_timeout = send_timeout
 
 
 def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """The uvicorn configuration `mailpolicy serve` runs with (tests use it too)."""
+    """The uvicorn configuration `mailpolicy serve` runs with (tests use it too).
+
+    `app` is the application, or with `factory=True` and `workers=N` an import string naming a
+    function that makes it (each worker process makes its own).
+    """
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
-        "http": protocol_for(settings),
+        "http": GuardedH11Protocol,
         # Only the protocol above may speak on a connection: no upgrade to WebSocket, whatever
         # happens to be installed, since that would leave the deadlines behind.
         "ws": "none",
@@ -173,7 +177,23 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
         "server_header": False,
     }
     options.update(overrides)
-    return uvicorn.Config(app, **options)
+    return ServerConfig(
+        app,
+        header_timeout=settings.header_timeout,
+        # As long to take a response as to send a body: both are a client moving bytes.
+        send_timeout=settings.body_timeout,
+        **options,
+    )
+
+
+def serve(config: uvicorn.Config) -> None:
+    """Run the server: in this process, or in `config.workers` processes sharing its socket."""
+    if config.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.Server(config).run()
 
 
 def raise_file_limit() -> int:

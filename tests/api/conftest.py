@@ -9,9 +9,7 @@ missing account filter would show.
 from __future__ import annotations
 
 import itertools
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -20,16 +18,15 @@ from fastapi.testclient import TestClient
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
 from tests.conftest import Tenant, make_tenant
+from tests.support.databases import Databases
 
 # Account names feed the legacy key's email address, which must not repeat across accounts.
 _serial = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def app(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    path = tmp_path_factory.mktemp("api") / "mailpolicy.db"
-    shutil.copyfile(template_db, path)
-    application = create_app(Settings(database_url=f"sqlite:///{path}"))
+def app(databases: Databases) -> Iterator[FastAPI]:
+    application = create_app(Settings(database_url=databases.fresh()))
     yield application
     application.state.db.dispose()
 

@@ -321,7 +321,7 @@ class Verifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.schedule = Schedule.of(settings)
-        self.database = Database(settings.database_url)
+        self.database = Database(settings.database_url, settings.pool())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mailpolicy-verifier", daemon=True)
         self._pool = ThreadPoolExecutor(PARALLEL_CHECKS, thread_name_prefix="mailpolicy-dns")

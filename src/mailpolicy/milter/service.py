@@ -358,7 +358,7 @@ class CannotListen(Exception):
 def run(settings: Settings) -> None:
     """Serve the milter until the MTA's side is stopped (SIGTERM or SIGINT)."""
     where = libmilter_address(settings.milter_listen)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.pool())
     policies = Policies(database, settings.milter_refresh_seconds)
     recorder = HitRecorder(database, settings.stats_flush_seconds)
     policies.refresh()
