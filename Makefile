@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit node-packages milter-packages bench clean
+.PHONY: serve test lint typecheck unit node-packages milter-packages services bench clean
 
 # The engine is compiled (setup.py), so a change to its sources needs a rebuild.
 $(STAMP): pyproject.toml setup.py mypyc.ini $(wildcard src/mailpolicy/engine/*.py)
@@ -47,8 +47,28 @@ $(MILTER_STAMP): $(STAMP)
 
 milter-packages: $(MILTER_STAMP)
 
-unit: $(STAMP) $(MILTER_STAMP) $(NODE_STAMP)
+# PostgreSQL's server (the API suite runs again on it; tests/pg), nginx (tests/deploy puts it in
+# front of two replicas) and sqlite3 (the documented backup), from Debian's packages when
+# missing. Services the packages would start are not started: the tests start their own.
+SERVICES_STAMP := $(VENV)/.services
+
+$(SERVICES_STAMP): $(STAMP)
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v nginx >/dev/null && \
+		command -v sqlite3 >/dev/null || { \
+		made=; test -e /usr/sbin/policy-rc.d || { \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+			chmod +x /usr/sbin/policy-rc.d; made=1; }; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql nginx sqlite3; \
+		status=$$?; test -z "$$made" || rm -f /usr/sbin/policy-rc.d; exit $$status; }
+	touch $(SERVICES_STAMP)
+
+services: $(SERVICES_STAMP)
+
+# The whole suite on SQLite, then the API suite again on PostgreSQL (a throwaway cluster the
+# tests start and remove).
+unit: $(STAMP) $(MILTER_STAMP) $(NODE_STAMP) $(SERVICES_STAMP)
 	$(BIN)/pytest
+	MAILPOLICY_TEST_DATABASE=postgresql $(BIN)/pytest tests/api tests/sdk tests/evaluate tests/verification
 
 test: lint typecheck unit
 
