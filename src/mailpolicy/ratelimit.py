@@ -23,11 +23,12 @@ most `limit` requests are served in a window: the cap is exact. A lease is sized
 previous one saw left: a tenth of it, at most 20 requests, down to a single request near the
 end, so little quota sits unused in one process while another refuses, and each response's
 `remaining` (the count the last lease saw, plus what this process still holds) stays close to
-the truth. At 1,200 requests a window that is one write per 20 requests until the last couple
-of hundred, and fewer than 90 writes in all. Once a lease comes back empty, the quota is spent
-until the window ends (a count never goes down within one): the process refuses that
-credential from memory, and a throttled client costs no write. Rows of windows that have ended
-are deleted with a lease, once per window length per process.
+the truth. A credential that uses all of the default 1,200 costs 93 writes a window: one per
+20 requests for the first 1,000, then leases that shrink to one request. Once a lease leaves
+the count at the limit, the quota is spent until the window ends (a count never goes down
+within one): the process refuses that credential from memory, and a throttled client costs no
+write. Rows of windows that have ended are deleted with a lease, once per window length per
+process.
 
 The upsert (`INSERT ... ON CONFLICT DO UPDATE ... RETURNING`) is the same statement on SQLite
 (3.35 and later) and PostgreSQL, in a write transaction: SQLite's write lock, PostgreSQL's row
@@ -49,7 +50,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,19 +127,12 @@ def _lease_statement(dialect: str) -> Any:
 class RateLimiter:
     """The requests each credential may still make, leased from the shared count (see above)."""
 
-    def __init__(
-        self,
-        database: Database,
-        limit: int,
-        window_seconds: int,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, database: Database, limit: int, window_seconds: int) -> None:
         if limit < 1 or window_seconds < 1:
             raise ValueError("a rate limit needs a quota and a window of at least 1")
         self.database = database
         self.limit = limit
         self.window_seconds = window_seconds
-        self.clock = clock
         self.policy = f'"{POLICY_NAME}";q={limit};w={window_seconds}'
         self._window_ms = window_seconds * 1000
         self._statement = _lease_statement(database.engine.dialect.name)
@@ -183,7 +176,7 @@ class RateLimiter:
         )
 
     def _now_ms(self) -> int:
-        return int(self.clock() * 1000)
+        return int(time.time() * 1000)
 
     def _take(self, lease: _Lease, credential: str, now: int, left: int) -> None:
         size = max(1, min(MAX_LEASE, left // LEASE_SHARE))
