@@ -7,7 +7,7 @@ body over the limit is refused before a byte of it is read; API requests are aut
 from their headers alone; and only then is the body read, up to the limit and within a
 deadline, whether its length was declared or it arrives in chunks.
 
-An authenticated request is then counted against its credential's rate limit
+Between the two, an authenticated request is counted against its credential's rate limit
 (mailpolicy.ratelimit), in the same trip off the event loop as the credential's lookup: over
 the limit, it is refused with 429 before its body is read. Every answer to an authenticated
 request carries the RateLimit fields; an answer refusing credentials (401) carries the
@@ -133,7 +133,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 class RequestGuard:
-    """ASGI middleware: framing, trailing slashes, body limits and authentication (see above)."""
+    """ASGI middleware: framing, trailing slashes, body limits, authentication and rate limits
+    (see above)."""
 
     def __init__(
         self,
