@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,9 +201,9 @@ class LiveServer:
     app: FastAPI
 
 
-@pytest.fixture
-def live_server(app: FastAPI) -> Iterator[LiveServer]:
-    """The app on a real socket (127.0.0.1 only), stopped when the test ends."""
+@contextmanager
+def serving(app: FastAPI) -> Iterator[LiveServer]:
+    """`app` on a real socket (127.0.0.1 only) until the block ends."""
     port = _free_port()
     server = uvicorn.Server(
         server_config(
@@ -221,6 +222,15 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}/client/v4", app)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}/client/v4", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    """The app on a real socket (127.0.0.1 only), stopped when the test ends."""
+    with serving(app) as server:
+        yield server

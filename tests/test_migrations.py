@@ -15,6 +15,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, inspect
 
 import mailpolicy.accounts
 import mailpolicy.auth
+import mailpolicy.ratelimit
 import mailpolicy.resources  # registers every table on the metadata
 import mailpolicy.stats
 from mailpolicy import migrate
@@ -67,6 +68,7 @@ def test_every_model_table_is_registered() -> None:
         "url_ignore_patterns",
         "content_policies",
         "entry_stats",
+        "rate_limit_counters",
     }
     assert expected <= MODEL_TABLES
 

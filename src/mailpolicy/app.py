@@ -13,6 +13,7 @@ from mailpolicy import __version__, evaluation, handlers, reports
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
 from mailpolicy.guard import Limits, RequestGuard
+from mailpolicy.ratelimit import RateLimiter
 from mailpolicy.resources import REGISTRY
 from mailpolicy.router import make_router
 from mailpolicy.snapshot import SnapshotCache
@@ -89,10 +90,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rules = rules
     app.state.settings = settings
     handlers.install(app)
+    limiter = None
+    if settings.rate_limit:
+        limiter = RateLimiter(database, settings.rate_limit, settings.rate_limit_window_seconds)
     app.add_middleware(
         RequestGuard,
         database=database,
         limits=Limits(max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout),
+        limiter=limiter,
     )
 
     @app.get("/healthz", include_in_schema=False)

@@ -111,6 +111,21 @@ class Settings(BaseSettings):
             " response for as long is dropped."
         ),
     )
+    rate_limit: int = Field(
+        default=1200,
+        ge=0,
+        le=1_000_000_000,
+        description=(
+            "Requests each credential may make per rate-limit window, across every process "
+            "sharing the database (429 beyond); 0 turns rate limiting off."
+        ),
+    )
+    rate_limit_window_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=24 * 3600,
+        description="The rate-limit window: it opens with a credential's first request.",
+    )
 
     # ---- the milter (mailpolicy milter) ----
     milter_listen: str = Field(

@@ -86,8 +86,39 @@ def ok_list(items: list[dict[str, Any]], *, page: int, per_page: int, total: int
     )
 
 
+def _header(description: str, example: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string", "example": example}}
+
+
+# What mailpolicy.ratelimit adds to every answer to an authenticated request.
+RATE_LIMIT_HEADERS: dict[str, Any] = {
+    "Ratelimit": _header(
+        "This credential's requests remaining (r) and the seconds until its window ends (t). "
+        "Absent when rate limiting is off.",
+        '"default";r=1187;t=241',
+    ),
+    "Ratelimit-Policy": _header(
+        "The quota (q) of requests per window of w seconds, per credential. "
+        "Absent when rate limiting is off.",
+        '"default";q=1200;w=300',
+    ),
+}
+THROTTLED_HEADERS: dict[str, Any] = {
+    **RATE_LIMIT_HEADERS,
+    "Retry-After": _header("Seconds until the window ends and requests succeed again.", "241"),
+}
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": FailureEnvelope, "description": "Client error, in the v4 failure envelope."}
+    429: {
+        "model": FailureEnvelope,
+        "description": "This credential's rate limit is reached; retry after Retry-After seconds.",
+        "headers": THROTTLED_HEADERS,
+    },
+    "4XX": {
+        "model": FailureEnvelope,
+        "description": "Client error, in the v4 failure envelope.",
+        "headers": RATE_LIMIT_HEADERS,
+    },
 }
 
 
@@ -95,7 +126,8 @@ def answers(
     model: type[BaseModel], description: str, status: int = 200
 ) -> dict[int | str, dict[str, Any]]:
     """The `responses` of an operation whose success is `model`, errors included."""
-    return {status: {"model": model, "description": description}, **ERROR_RESPONSES}
+    success = {"model": model, "description": description, "headers": RATE_LIMIT_HEADERS}
+    return {status: success, **ERROR_RESPONSES}
 
 
 def single(result: Any) -> type[BaseModel]:

@@ -19,6 +19,7 @@ CODE_BAD_FRAMING = 1008
 CODE_NO_ROUTE = 7000
 CODE_METHOD_NOT_ALLOWED = 7001
 CODE_AUTH = 10000
+CODE_RATE_LIMITED = 10429
 CODE_INTERNAL = 10500
 CODE_UNAVAILABLE = 10503
 
@@ -107,6 +108,15 @@ class ServiceUnavailable(ApiError):
             code=CODE_UNAVAILABLE,
             headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)},
         )
+
+
+class TooManyRequests(ApiError):
+    """The credential used its quota for the current window (mailpolicy.ratelimit)."""
+
+    status = 429
+
+    def __init__(self, message: str, *, headers: Mapping[str, str]) -> None:
+        super().__init__(message, code=CODE_RATE_LIMITED, headers=headers)
 
 
 def failure_body(items: Sequence[ErrorItem]) -> dict[str, Any]:

@@ -7,6 +7,13 @@ body over the limit is refused before a byte of it is read; API requests are aut
 from their headers alone; and only then is the body read, up to the limit and within a
 deadline, whether its length was declared or it arrives in chunks.
 
+Between the two, an authenticated request is counted against its credential's rate limit
+(mailpolicy.ratelimit), in the same trip off the event loop as the credential's lookup: over
+the limit, it is refused with 429 before its body is read. Every answer to an authenticated
+request carries the RateLimit fields; an answer refusing credentials (401) carries the
+policy alone, as it counts against no quota. Health, the API's document, unknown paths and
+wrong methods are neither counted nor labelled.
+
 Only the authenticated operations take a body. Anywhere else (health, the API's document, an
 unknown path, a wrong method) a body is never read: the request is answered without it, and
 the connection closed so the rest of it is never parsed. Otherwise anyone could make the
@@ -37,6 +44,7 @@ from mailpolicy.errors import (
     Unauthorized,
 )
 from mailpolicy.handlers import render, serves
+from mailpolicy.ratelimit import Decision, RateLimiter
 
 # Requests under this path carry credentials; everything else (health, the API's own document)
 # is public.
@@ -99,6 +107,18 @@ def _closing(send: Send) -> Send:
     return closing
 
 
+def _labelled(send: Send, headers: Mapping[str, str]) -> Send:
+    """A send whose response carries `headers` too."""
+    extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def labelled(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return labelled
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """A receive that hands over the body already read, then waits as the server's would."""
     pending = True
@@ -114,12 +134,21 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 class RequestGuard:
-    """ASGI middleware: framing, trailing slashes, body limits and authentication (see above)."""
+    """ASGI middleware: framing, trailing slashes, body limits, authentication and rate limits
+    (see above)."""
 
-    def __init__(self, app: ASGIApp, *, database: Database, limits: Limits) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        database: Database,
+        limits: Limits,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.app = app
         self.database = database
         self.limits = limits
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,11 +177,20 @@ class RequestGuard:
                 await self.app(scope, receive, send)
             return
         try:
-            principal = await self._authenticate(headers)
+            principal, decision = await self._authenticate(headers)
         except ApiError as exc:
-            extra = _CLOSE if has_body else {}
+            extra = {**exc.headers, **(_CLOSE if has_body else {})}
+            if self.limiter is not None:
+                extra["ratelimit-policy"] = self.limiter.policy
             await self._refuse(scope, receive, send, exc.status, exc.items, extra)
             return
+        if self.limiter is not None and decision is not None:
+            if not decision.allowed:
+                refusal = self.limiter.refusal(decision)
+                extra = {**refusal.headers, **(_CLOSE if has_body else {})}
+                await self._refuse(scope, receive, send, refusal.status, refusal.items, extra)
+                return
+            send = _labelled(send, self.limiter.headers(decision))
         scope.setdefault("state", {})[_PRINCIPAL] = principal
         if has_body:
             try:
@@ -182,14 +220,17 @@ class RequestGuard:
             raise self._too_large()
         return length
 
-    async def _authenticate(self, headers: Mapping[str, str]) -> Principal:
+    async def _authenticate(self, headers: Mapping[str, str]) -> tuple[Principal, Decision | None]:
         require_credentials(headers)  # no credential at all: refused without a database trip
         return await anyio.to_thread.run_sync(self._lookup, headers)
 
-    def _lookup(self, headers: Mapping[str, str]) -> Principal:
+    def _lookup(self, headers: Mapping[str, str]) -> tuple[Principal, Decision | None]:
         try:
             with self.database.transaction(write=False) as session:
-                return authenticate(session, headers)
+                principal = authenticate(session, headers)
+            if self.limiter is None:
+                return principal, None
+            return principal, self.limiter.admit(principal.actor)
         except UNAVAILABLE as exc:
             raise ServiceUnavailable(unavailable_reason(exc) or "unreachable") from None
 

@@ -3,19 +3,34 @@ list's count and its page come from one snapshot, and the duplicate rule holds u
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from mailpolicy.app import create_app
+from mailpolicy.config import Settings
 from tests.conftest import LiveServer, Tenant, make_tenant
 
 SENDERS = "email-security/settings/block_senders"
 PAIRS = 200
+
+
+@pytest.fixture(scope="module")
+def app(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    """As the suite's, without rate limits: these tests send as many requests from one token
+    as a few seconds allow, to look at consistency, not at quotas (test_rate_limits.py)."""
+    path = tmp_path_factory.mktemp("concurrency") / "mailpolicy.db"
+    shutil.copyfile(template_db, path)
+    application = create_app(Settings(database_url=f"sqlite:///{path}", rate_limit=0))
+    yield application
+    application.state.db.dispose()
 
 
 @pytest.fixture

@@ -52,6 +52,8 @@ class Replica:
             MAILPOLICY_LOG_LEVEL="warning",
             MAILPOLICY_WORKERS=str(self.workers),
             MAILPOLICY_DNS_VERIFY="false",
+            # Load from one token; the limiter has tests of its own (tests/api/test_rate_limits.py).
+            MAILPOLICY_RATE_LIMIT="0",
             **{f"MAILPOLICY_{k.upper()}": v for k, v in self.settings.items()},
         )
         executable = Path(sys.executable).with_name("mailpolicy")

@@ -25,7 +25,7 @@ from mailpolicy.accounts import bump_settings_version
 from mailpolicy.crud import ResourceSpec, get_entry, replace_values, update_entry
 from mailpolicy.db import UTCDateTime, utcnow
 from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
-from mailpolicy.envelope import Closed, IdResult, answers, ok, single
+from mailpolicy.envelope import RATE_LIMIT_HEADERS, Closed, IdResult, answers, ok, single
 from mailpolicy.errors import NotFound, ValidationFailed
 from mailpolicy.resources.common import (
     DomainName,
@@ -504,7 +504,10 @@ def bulk_delete(
     summary="Get domain verification details",
     responses={
         **answers(single(Verification), "The DNS TXT record that proves ownership."),
-        204: {"description": "Verified by other means; no TXT record needed."},
+        204: {
+            "description": "Verified by other means; no TXT record needed.",
+            "headers": RATE_LIMIT_HEADERS,
+        },
     },
 )
 def verification(access: ReadAccess, session: SessionDep, domain_id: DomainId) -> Response:
