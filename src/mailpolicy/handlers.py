@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Mount
 
-from mailpolicy.db import unavailable_reason
+from mailpolicy.db import UNAVAILABLE, unavailable_reason
 from mailpolicy.errors import (
     CODE_INTERNAL,
     CODE_INVALID_JSON,
@@ -155,15 +155,19 @@ def install(app: FastAPI) -> None:
             return render(400, [ErrorItem(CODE_INVALID_JSON, message, "")], headers)
         return render(exc.status_code, [ErrorItem(CODE_VALIDATION, str(exc.detail))], headers)
 
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Registered per class (not under Exception), so the answer ends the matter: nothing
+        # is re-raised to the server, which would log it as a crash.
+        reason = unavailable_reason(exc) or type(exc).__name__
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, reason)
+        error = ServiceUnavailable(reason)
+        return render(error.status, error.items, error.headers)
+
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, _unavailable)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        reason = unavailable_reason(exc)
-        if reason is not None:
-            log.warning(
-                "database unavailable on %s %s: %s", request.method, request.url.path, reason
-            )
-            error = ServiceUnavailable(reason)
-            return render(error.status, error.items, error.headers)
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return render(
             500, [ErrorItem(CODE_INTERNAL, "Internal error; the request was not applied.")]
