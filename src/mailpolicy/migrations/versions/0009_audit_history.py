@@ -19,10 +19,10 @@ depends_on = None
 
 INDEXES = {
     "ix_audit_events_account_time": ["account_id", "occurred_at", "id"],
-    "ix_audit_events_account_entry": ["account_id", "entry_id", "occurred_at", "id"],
+    "ix_audit_events_account_entry": ["account_id", "entry_id", "resource", "occurred_at", "id"],
     "ix_audit_events_account_resource": ["account_id", "resource", "occurred_at", "id"],
     "ix_audit_events_account_actor": ["account_id", "actor", "occurred_at", "id"],
-    "ix_audit_events_account_batch": ["account_id", "batch_id"],
+    "ix_audit_events_account_batch": ["account_id", "batch_id", "occurred_at", "id"],
 }
 
 
