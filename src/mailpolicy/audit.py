@@ -132,8 +132,12 @@ def record(
 
 # ---- reading (the API and the CLI) ----------------------------------------------------------
 
-# RFC 3339 section 5.6: a full date, "T" (or a space, or "t"), a full time with its offset.
-_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)")
+# RFC 3339 section 5.6: a full date, "T" (or a space, or "t"), a full time, its offset.
+_LOCAL = r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?"
+_RFC3339 = re.compile(_LOCAL + r"([Zz]|[+-]\d\d:\d\d)")
+_NO_OFFSET = re.compile(_LOCAL)
+# What a "+" sent unescaped in a query string leaves: a space before the offset.
+_PLUS_AS_SPACE = re.compile(_LOCAL + r" \d\d:\d\d")
 _EXAMPLE = "e.g. 2026-01-31T09:30:00Z or 2026-01-31T10:30:00+01:00"
 
 
@@ -141,14 +145,16 @@ def _instant(value: Any) -> Any:
     """An RFC 3339 date-time, offset required (a time without one names no instant), in UTC."""
     if value is None or isinstance(value, dt.datetime):
         if isinstance(value, dt.datetime) and value.tzinfo is None:
-            raise ValueError(f"must have a time zone offset, {_EXAMPLE}")
+            raise ValueError(f"must have a time zone offset (Z for UTC), {_EXAMPLE}")
         return value
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        hint = ""
-        if isinstance(value, str) and re.search(r"\d \d\d:\d\d\Z", value):
-            # A "+" sent unescaped in a query string arrives as a space.
-            hint = " (send the + of an offset as %2B in a URL)"
-        raise ValueError(f"must be an RFC 3339 date-time with an offset, {_EXAMPLE}{hint}")
+    if not isinstance(value, str) or len(value) > 64:
+        raise ValueError(f"must be an RFC 3339 date-time, {_EXAMPLE}")
+    if _NO_OFFSET.fullmatch(value):
+        raise ValueError(f"must have a time zone offset (Z for UTC), {_EXAMPLE}")
+    if _PLUS_AS_SPACE.fullmatch(value):
+        raise ValueError(f"must have its offset's + sent as %2B in a URL, {_EXAMPLE}")
+    if not _RFC3339.fullmatch(value):
+        raise ValueError(f"must be an RFC 3339 date-time with an offset, {_EXAMPLE}")
     text = value.upper()
     try:
         parsed = dt.datetime.fromisoformat(text[:10] + "T" + text[11:])
