@@ -284,7 +284,6 @@ def _write(
     before = serialize(row)
     if _apply(row, seen, found, schedule, now, by_operator):
         bump_settings_version(session, row.account_id)
-        session.flush()
         record_change(session, CLI if by_operator else VERIFIER, "verify", row, before)
         log.info("domain %s (%s) is now %s", row.domain, row.id, row.status)
 
