@@ -157,10 +157,11 @@ def _instant(value: Any) -> Any:
         raise ValueError(f"must be an RFC 3339 date-time with an offset, {_EXAMPLE}")
     text = value.upper()
     try:
-        parsed = dt.datetime.fromisoformat(text[:10] + "T" + text[11:])
+        return dt.datetime.fromisoformat(text[:10] + "T" + text[11:]).astimezone(dt.UTC)
     except ValueError as exc:
         raise ValueError(f"is not a real date and time: {exc}") from None
-    return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise ValueError("is out of range: in UTC it falls outside years 1 to 9999") from None
 
 
 Instant = Annotated[dt.datetime | None, BeforeValidator(_instant)]

@@ -546,6 +546,11 @@ def test_one_account_never_sees_another_accounts_history(
         pytest.param({"since": "2026-01-31T09:30:00 01:00"}, "/since", "%2B", id="plus-as-space"),
         pytest.param({"since": "2026-02-30T00:00:00Z"}, "/since", "real date", id="no-such-day"),
         pytest.param({"until": "1700000000"}, "/until", "RFC 3339", id="unix-time"),
+        pytest.param({"since": "2026-01-31T25:00:00Z"}, "/since", "real date", id="hour-25"),
+        pytest.param(
+            {"until": "9999-12-31T23:00:00-02:00"}, "/until", "out of range", id="past-9999"
+        ),
+        pytest.param({"since": "0001-01-01T00:00:00+01:00"}, "/since", "range", id="before-1"),
         pytest.param(
             {"since": "2026-02-01T00:00:00Z", "until": "2026-01-31T00:00:00Z"},
             "/until",
