@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, WithJsonSchema, field_validator
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -139,6 +139,7 @@ _NO_OFFSET = re.compile(_LOCAL)
 # What a "+" sent unescaped in a query string leaves: a space before the offset.
 _PLUS_AS_SPACE = re.compile(_LOCAL + r" \d\d:\d\d")
 _EXAMPLE = "e.g. 2026-01-31T09:30:00Z or 2026-01-31T10:30:00+01:00"
+MAX_INSTANT = 64
 
 
 def _instant(value: Any) -> Any:
@@ -147,7 +148,7 @@ def _instant(value: Any) -> Any:
         if isinstance(value, dt.datetime) and value.tzinfo is None:
             raise ValueError(f"must have a time zone offset (Z for UTC), {_EXAMPLE}")
         return value
-    if not isinstance(value, str) or len(value) > 64:
+    if not isinstance(value, str) or len(value) > MAX_INSTANT:
         raise ValueError(f"must be an RFC 3339 date-time, {_EXAMPLE}")
     if _NO_OFFSET.fullmatch(value):
         raise ValueError(f"must have a time zone offset (Z for UTC), {_EXAMPLE}")
@@ -164,7 +165,18 @@ def _instant(value: Any) -> Any:
         raise ValueError("is out of range: in UTC it falls outside years 1 to 9999") from None
 
 
-Instant = Annotated[dt.datetime | None, BeforeValidator(_instant)]
+Instant = Annotated[
+    dt.datetime | None,
+    BeforeValidator(_instant),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time", "maxLength": MAX_INSTANT},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
 
 
 class AuditQuery(ListQuery):
