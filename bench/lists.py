@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from mailpolicy import migrate
 from mailpolicy.accounts import Account, create_account
 from mailpolicy.app import create_app
+from mailpolicy.audit import CLI
 from mailpolicy.auth import Permission, create_token
 from mailpolicy.config import Settings
 from mailpolicy.crud import FEW_MATCHES, ResourceSpec, dedupe_key
@@ -318,7 +319,7 @@ def prepare(path: Path, sizes: Sizes, *, reuse: bool) -> tuple[str, str, float |
 
 def read_token(database: Database, account_id: str) -> str:
     with database.transaction() as session:
-        return create_token(session, account_id, Permission.READ, "lists benchmark")[1]
+        return create_token(session, account_id, Permission.READ, "lists benchmark", by=CLI)[1]
 
 
 # ---- request shapes -------------------------------------------------------------------------

@@ -58,6 +58,7 @@ def prepare_database(url: str) -> None:
     from fastapi.testclient import TestClient
 
     from mailpolicy.app import create_app
+    from mailpolicy.audit import CLI
     from mailpolicy.config import Settings
     from mailpolicy.resources.domains import activate
 
@@ -65,7 +66,7 @@ def prepare_database(url: str) -> None:
     app = create_app(Settings(database_url=url))
     with app.state.db.transaction() as session:
         account = create_account(session, "bench")
-        _, token = create_token(session, account.id, Permission.WRITE)
+        _, token = create_token(session, account.id, Permission.WRITE, by=CLI)
     headers = {"Authorization": f"Bearer {token}"}
     base = f"/client/v4/accounts/{account.id}/email-security/settings"
     with TestClient(app) as client:
@@ -92,7 +93,7 @@ def prepare_database(url: str) -> None:
             )
             assert answer.status_code == 200, answer.text
     with app.state.db.transaction() as session:
-        activate(session, domain["id"])
+        activate(session, domain["id"], CLI)
     app.state.db.dispose()
 
 

@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from mailpolicy import migrate
 from mailpolicy.accounts import create_account
 from mailpolicy.app import create_app
+from mailpolicy.audit import CLI
 from mailpolicy.auth import Permission, create_key, create_token
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
@@ -99,10 +100,10 @@ class Tenant:
 def make_tenant(database: Database, name: str) -> Tenant:
     with database.transaction() as session:
         account = create_account(session, name)
-        _, write = create_token(session, account.id, Permission.WRITE, "test write")
-        _, read = create_token(session, account.id, Permission.READ, "test read")
+        _, write = create_token(session, account.id, Permission.WRITE, "test write", by=CLI)
+        _, read = create_token(session, account.id, Permission.READ, "test read", by=CLI)
         email = f"admin@{name}.example"
-        _, key = create_key(session, email, account.id, Permission.WRITE)
+        _, key = create_key(session, email, account.id, Permission.WRITE, by=CLI)
         return Tenant(account.id, write, read, email, key)
 
 

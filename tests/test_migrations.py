@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, inspect
 
 import mailpolicy.accounts
+import mailpolicy.audit
 import mailpolicy.auth
 import mailpolicy.ratelimit
 import mailpolicy.resources  # registers every table on the metadata
@@ -69,6 +70,7 @@ def test_every_model_table_is_registered() -> None:
         "content_policies",
         "entry_stats",
         "rate_limit_counters",
+        "audit_events",
     }
     assert expected <= MODEL_TABLES
 
@@ -141,7 +143,7 @@ def test_data_survives_a_no_op_upgrade(url: str) -> None:
     with database.transaction() as session:
         account = mailpolicy.accounts.create_account(session, "kept")
         _, secret = mailpolicy.auth.create_token(
-            session, account.id, mailpolicy.auth.Permission.WRITE
+            session, account.id, mailpolicy.auth.Permission.WRITE, by=mailpolicy.audit.CLI
         )
     headers = {"Authorization": f"Bearer {secret}"}
     path = f"/client/v4/accounts/{account.id}/email-security/settings/block_senders"
@@ -213,7 +215,9 @@ def test_duplicate_keys_are_recomputed_and_old_twins_kept(url: str, engine: Engi
     application = create_app(Settings(database_url=url))
     database: Database = application.state.db
     with database.transaction() as session:
-        _, secret = mailpolicy.auth.create_token(session, "a", mailpolicy.auth.Permission.WRITE)
+        _, secret = mailpolicy.auth.create_token(
+            session, "a", mailpolicy.auth.Permission.WRITE, by=mailpolicy.audit.CLI
+        )
     path = "/client/v4/accounts/a/email-security/settings/block_senders"
     headers = {"Authorization": f"Bearer {secret}"}
     try:

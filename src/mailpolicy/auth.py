@@ -1,7 +1,9 @@
 """Credentials: API tokens (Bearer) and legacy keys (X-Auth-Email + X-Auth-Key), bound to accounts.
 
 Secrets are stored as SHA-256 digests. They are long random strings, so a fast digest is
-enough; a lookup by digest is then confirmed with a constant-time comparison.
+enough; a lookup by digest is then confirmed with a constant-time comparison. Creating and
+revoking a credential are events in its account's audit history, which names the credential
+and never holds its secret or digest.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mailpolicy.accounts import require_account
+from mailpolicy.audit import Author, record
 from mailpolicy.db import Base, UTCDateTime, new_id, utcnow
 from mailpolicy.errors import Unauthorized
+from mailpolicy.timefmt import iso
 
 
 class Permission(enum.StrEnum):
@@ -67,8 +72,42 @@ def digest(secret: str) -> str:
 # ---- administration (CLI) -------------------------------------------------------------------
 
 
+def public_view(credential: ApiToken | ApiKey) -> dict[str, Any]:
+    """A token or key as the audit history shows it: what names it, never its secret."""
+    names = (
+        {"name": credential.name}
+        if isinstance(credential, ApiToken)
+        else {"email": credential.email}
+    )
+    return {
+        "id": credential.id,
+        **names,
+        "permission": credential.permission,
+        "created_at": iso(credential.created_at),
+        "revoked_at": iso(credential.revoked_at),
+    }
+
+
+def _record(
+    session: Session,
+    by: Author,
+    credential: ApiToken | ApiKey,
+    before: dict[str, Any] | None,
+) -> None:
+    record(
+        session,
+        by,
+        account_id=credential.account_id,
+        action="create" if before is None else "revoke",
+        resource="tokens" if isinstance(credential, ApiToken) else "keys",
+        entry_id=credential.id,
+        before=before,
+        after=public_view(credential),
+    )
+
+
 def create_token(
-    session: Session, account_id: str, permission: Permission, name: str = ""
+    session: Session, account_id: str, permission: Permission, name: str = "", *, by: Author
 ) -> tuple[ApiToken, str]:
     require_account(session, account_id)
     secret = secrets.token_urlsafe(30)
@@ -80,11 +119,12 @@ def create_token(
     )
     session.add(token)
     session.flush()
+    _record(session, by, token, None)
     return token, secret
 
 
 def create_key(
-    session: Session, email: str, account_id: str, permission: Permission
+    session: Session, email: str, account_id: str, permission: Permission, *, by: Author
 ) -> tuple[ApiKey, str]:
     require_account(session, account_id)
     secret = secrets.token_hex(19)[:37]
@@ -96,7 +136,25 @@ def create_key(
     )
     session.add(key)
     session.flush()
+    _record(session, by, key, None)
     return key, secret
+
+
+Credential = TypeVar("Credential", ApiToken, ApiKey)
+
+
+def revoke(
+    session: Session, model: type[Credential], credential_id: str, by: Author
+) -> Credential | None:
+    """Revoke a token or key (None: there is no such one); revoking it again changes nothing."""
+    credential = session.get(model, credential_id, with_for_update=True)
+    if credential is None or credential.revoked_at is not None:
+        return credential
+    before = public_view(credential)
+    credential.revoked_at = utcnow()
+    session.flush()
+    _record(session, by, credential, before)
+    return credential
 
 
 # ---- request authentication -----------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The `mailpolicy` command: serve, migrate, and administer accounts, tokens, keys and domains.
+"""The `mailpolicy` command: serve, migrate, administer accounts, tokens, keys and domains, and
+read what happened (hit counts, the audit history).
 
 A command never ends in a traceback: whatever stops it is told in one line on stderr (a few
 when several settings are wrong at once), with a non-zero exit status: 2 for a bad argument or
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from alembic.util.exc import CommandError
@@ -31,9 +32,18 @@ from typer.core import TyperGroup
 
 from mailpolicy import migrate, mime
 from mailpolicy.accounts import Account, create_account, require_account
-from mailpolicy.auth import ApiKey, ApiToken, Permission, create_key, create_token
+from mailpolicy.audit import CLI
+from mailpolicy.auth import (
+    ApiKey,
+    ApiToken,
+    Credential,
+    Permission,
+    create_key,
+    create_token,
+    revoke,
+)
 from mailpolicy.config import Settings
-from mailpolicy.db import Database, utcnow
+from mailpolicy.db import Database
 from mailpolicy.errors import ApiError, ValidationFailed
 from mailpolicy.timefmt import iso
 from mailpolicy.validation import email_problem
@@ -45,6 +55,7 @@ DEBUG_VARIABLE = f"{ENV_PREFIX}DEBUG"
 MAX_ERROR_LINES = 10
 USAGE = 2  # exit status for a bad argument or setting, as for Typer's own usage errors
 FAILURE = 1
+MAX_PAGE = 1000  # what one query of a listing reads at most
 
 
 class CliError(Exception):
@@ -258,12 +269,13 @@ def _settings() -> Settings:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
+def session_scope(*, write: bool = True) -> Iterator[Session]:
+    """A transaction on the migrated database; a read one (`write=False`) holds no write lock."""
     settings = _settings()
     migrate.upgrade(settings.database_url)
     database = Database(settings.database_url, settings.pool())
     try:
-        with database.transaction() as session:
+        with database.transaction(write=write) as session:
             yield session
     finally:
         database.dispose()
@@ -359,7 +371,7 @@ def _bootstrap(settings: Settings) -> None:
             if account is None:
                 account = create_account(session, "default")
                 _, secret = create_token(
-                    session, account.id, Permission.WRITE, "bootstrap write token"
+                    session, account.id, Permission.WRITE, "bootstrap write token", by=CLI
                 )
                 out.print(f"mailpolicy: created account {account.id}")
                 out.print("mailpolicy: Write API token (shown once, store it now):")
@@ -461,7 +473,7 @@ def tokens_create(
 ) -> None:
     """Create an API token; the token is printed once, alone on the last line of stdout."""
     with session_scope() as session:
-        token, secret = create_token(session, account, permission, name)
+        token, secret = create_token(session, account, permission, name, by=CLI)
         err.print(f"token {token.id} ({token.permission}) for account {account}")
         out.print(secret)
 
@@ -506,7 +518,7 @@ def keys_create(
     if problem:
         raise CliError(f"--email: {problem}", USAGE)
     with session_scope() as session:
-        key, secret = create_key(session, email, account, permission)
+        key, secret = create_key(session, email, account, permission, by=CLI)
         err.print(f"key {key.id} ({key.permission}) for {key.email} on account {account}")
         out.print(secret)
 
@@ -536,15 +548,10 @@ def keys_revoke(
     _revoke(ApiKey, key_id, "key")
 
 
-Secret = TypeVar("Secret", ApiToken, ApiKey)
-
-
-def _revoke(model: type[Secret], secret_id: str, label: str) -> None:
+def _revoke(model: type[Credential], secret_id: str, label: str) -> None:
     with session_scope() as session:
-        row = session.get(model, secret_id)
-        if row is None:
+        if revoke(session, model, secret_id, CLI) is None:
             raise CliError(f"no {label} {secret_id} (see {label}s list)")
-        row.revoked_at = row.revoked_at or utcnow()
         out.print(f"revoked {secret_id}")
 
 
@@ -557,7 +564,7 @@ def domains_activate(domain_id: Annotated[str, typer.Argument(help="The domain's
     from mailpolicy.resources.domains import activate
 
     with session_scope() as session:
-        row = activate(session, domain_id)
+        row = activate(session, domain_id, CLI)
         out.print(f"{row.domain} ({row.id}) is active")
 
 
@@ -707,6 +714,105 @@ def stats(
         )
     _show(table)
     err.print(f"{len(rows)} of {total} entries")
+
+
+@app.command()
+def audit(
+    account: AccountOpt,
+    resource: Annotated[
+        str | None,
+        typer.Option("--resource", help="Only this resource, e.g. block_senders, tokens, keys."),
+    ] = None,
+    entry_id: Annotated[
+        str | None, typer.Option("--entry-id", metavar="ID", help="Only this entry's events.")
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor", metavar="ACTOR", help="Only events by token:ID, key:ID, cli or verifier."
+        ),
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option("--action", help="create, edit, replace, delete, activate, verify or revoke."),
+    ] = None,
+    batch_id: Annotated[
+        str | None,
+        typer.Option("--batch-id", metavar="ID", help="Only the events of one batch request."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="TIME", help="At or after, e.g. 2026-01-31T09:30:00Z."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="TIME", help="Before this RFC 3339 time.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most N events.")] = 100,
+    ascending: Annotated[bool, typer.Option("--asc", help="Oldest first.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line, as the API shows events.")
+    ] = False,
+) -> None:
+    """Who changed what and when: the account's audit history, newest first."""
+    from mailpolicy.audit import AuditQuery, as_dict, list_events, summary
+
+    given = {
+        "resource": resource,
+        "entry_id": entry_id,
+        "actor": actor,
+        "action": action,
+        "batch_id": batch_id,
+        "since": since,
+        "until": until,
+    }
+    try:
+        query = AuditQuery.model_validate(
+            {
+                **{k: v for k, v in given.items() if v is not None},
+                "direction": "asc" if ascending else "desc",
+                "per_page": min(limit, MAX_PAGE),
+            }
+        )
+    except ValidationError as exc:
+        problems = [
+            f"--{str(e['loc'][0]).replace('_', '-')}: "
+            + e["msg"].removeprefix("Value error, ").removeprefix("Input ")
+            for e in exc.errors()
+        ]
+        raise CliError("\n".join(problems), USAGE) from None
+    events: list[dict[str, Any]] = []
+    lines: list[str] = []
+    with session_scope(write=False) as session:
+        require_account(session, account)
+        total = 0
+        while len(events) < limit:
+            rows, total = list_events(session, account, query)
+            for row in rows[: limit - len(events)]:
+                events.append(as_dict(row))
+                lines.append(summary(row))
+            if len(rows) < query.per_page:
+                break
+            query = query.model_copy(update={"page": query.page + 1})
+    if as_json:
+        for event in events:
+            typer.echo(json.dumps(event, ensure_ascii=False))
+    else:
+        table = _table(
+            "id", "occurred_at", "actor", "action", "resource", "entry_id", "batch", "change"
+        )
+        for event, line in zip(events, lines, strict=True):
+            table.add_row(
+                str(event["id"]),
+                event["occurred_at"],
+                event["actor"],
+                event["action"],
+                event["resource"],
+                event["entry_id"],
+                event["batch_id"] or "",
+                escape(line),
+            )
+        _show(table)
+    err.print(f"{len(events)} of {total} events")
 
 
 # ---- evaluate ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 A resource describes itself in a `ResourceSpec`; these operations work on any of them inside
 the request's transaction, and `mailpolicy.router.make_router` turns a spec into endpoints.
+Every write records its event in the audit history (mailpolicy.audit), in the same transaction.
 Anything special to one resource lives in that resource's module, as a hook or an extra route.
 """
 
@@ -18,9 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mailpolicy.accounts import bump_settings_version
+from mailpolicy.audit import Action, Author, record
 from mailpolicy.db import Entity, utcnow
 from mailpolicy.errors import ApiError, Conflict, NotFound
-from mailpolicy.schemas import ListQuery, SearchableListQuery
+from mailpolicy.schemas import ListQuery, SearchableListQuery, SettingsResource
 from mailpolicy.validation import Rules
 
 Row = Any  # an instance of the spec's Entity subclass
@@ -29,7 +31,7 @@ Values = dict[str, Any]
 
 @dataclass(frozen=True)
 class ResourceSpec:
-    path: str  # URL segment, e.g. "allow_policies"
+    path: SettingsResource  # URL segment, e.g. "allow_policies"
     noun: str  # for messages, e.g. "allow policy"
     model: type[Entity]
     id_param: str
@@ -106,8 +108,34 @@ def _flush(session: Session, spec: ResourceSpec) -> None:
         raise Conflict(f"An identical {spec.noun} already exists.") from None
 
 
+def _record(
+    session: Session,
+    spec: ResourceSpec,
+    by: Author,
+    action: Action,
+    row: Row,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    record(
+        session,
+        by,
+        account_id=row.account_id,
+        action=action,
+        resource=spec.path,
+        entry_id=row.id,
+        before=before,
+        after=after,
+    )
+
+
 def create_entry(
-    session: Session, spec: ResourceSpec, account_id: str, body: BaseModel, rules: Rules
+    session: Session,
+    spec: ResourceSpec,
+    account_id: str,
+    body: BaseModel,
+    rules: Rules,
+    by: Author,
 ) -> Row:
     now = utcnow()
     row = spec.model(account_id=account_id, created_at=now)
@@ -117,6 +145,7 @@ def create_entry(
     if spec.after_create is not None:
         spec.after_create(row)
     _flush(session, spec)
+    _record(session, spec, by, "create", row, None, spec.serialize(row))
     return row
 
 
@@ -127,12 +156,17 @@ def update_entry(
     entry_id: str,
     values: Values,
     rules: Rules,
+    by: Author,
+    action: Action = "edit",
 ) -> Row:
+    """Change an entry: `values` are the fields sent (an edit) or every field (a replace)."""
     # Locked: the merged entry is validated against the row as it is now, not as another
     # writer is about to leave it.
     row = get_entry(session, spec, account_id, entry_id, lock=True)
+    before = spec.serialize(row)
     _apply(session, spec, row, spec.to_columns(values), rules)
     _flush(session, spec)
+    _record(session, spec, by, action, row, before, spec.serialize(row))
     return row
 
 
@@ -147,8 +181,11 @@ def replace_values(model: type[BaseModel], body: BaseModel) -> Values:
     return {**defaults, **sent}
 
 
-def delete_entry(session: Session, spec: ResourceSpec, account_id: str, entry_id: str) -> str:
+def delete_entry(
+    session: Session, spec: ResourceSpec, account_id: str, entry_id: str, by: Author
+) -> str:
     row = get_entry(session, spec, account_id, entry_id, lock=True)
+    _record(session, spec, by, "delete", row, spec.serialize(row), None)
     session.delete(row)
     bump_settings_version(session, account_id)
     session.flush()
@@ -222,11 +259,13 @@ def _each(step: str, items: Sequence[Any], apply: Callable[[Any], Any]) -> list[
 
 
 def run_batch(
-    session: Session, spec: ResourceSpec, account_id: str, body: Any, rules: Rules
+    session: Session, spec: ResourceSpec, account_id: str, body: Any, rules: Rules, by: Author
 ) -> dict[str, list[dict[str, Any]]]:
-    """All or nothing, in Cloudflare's order: deletes, then patches, then puts, then posts."""
+    """All or nothing, in Cloudflare's order: deletes, then patches, then puts, then posts.
+
+    `by` carries the batch's id: every event of the batch shares it."""
     deletes = _each(
-        "deletes", body.deletes, lambda ref: delete_entry(session, spec, account_id, ref.id)
+        "deletes", body.deletes, lambda ref: delete_entry(session, spec, account_id, ref.id, by)
     )
     result: dict[str, list[dict[str, Any]]] = {"deletes": [{"id": i} for i in deletes]}
     if spec.batch != "full":
@@ -235,15 +274,25 @@ def run_batch(
         "patches",
         body.patches,
         lambda p: update_entry(
-            session, spec, account_id, p.id, p.model_dump(exclude_unset=True, exclude={"id"}), rules
+            session,
+            spec,
+            account_id,
+            p.id,
+            p.model_dump(exclude_unset=True, exclude={"id"}),
+            rules,
+            by,
         ),
     )
     puts = _each(
         "puts",
         body.puts,
-        lambda p: update_entry(session, spec, account_id, p.id, replace_values(type(p), p), rules),
+        lambda p: update_entry(
+            session, spec, account_id, p.id, replace_values(type(p), p), rules, by, "replace"
+        ),
     )
-    posts = _each("posts", body.posts, lambda p: create_entry(session, spec, account_id, p, rules))
+    posts = _each(
+        "posts", body.posts, lambda p: create_entry(session, spec, account_id, p, rules, by)
+    )
     for step, rows in (("patches", patches), ("puts", puts), ("posts", posts)):
         result[step] = [spec.serialize(row) for row in rows]
     return result

@@ -63,9 +63,11 @@ class IdResult(Closed):
     id: str = Field(description="The identifier of the entry the operation removed.")
 
 
-def ok(result: Any, status_code: int = 200) -> JSONResponse:
+def ok(result: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
-        {"success": True, "errors": [], "messages": [], "result": result}, status_code=status_code
+        {"success": True, "errors": [], "messages": [], "result": result},
+        status_code=status_code,
+        headers=headers,
     )
 
 
@@ -128,6 +130,26 @@ def answers(
     """The `responses` of an operation whose success is `model`, errors included."""
     success = {"model": model, "description": description, "headers": RATE_LIMIT_HEADERS}
     return {status: success, **ERROR_RESPONSES}
+
+
+# The id the audit history gives every event of one batch request (GET .../audit?batch_id=).
+BATCH_ID_HEADER = "X-Mailpolicy-Batch-Id"
+
+
+def with_batch_id(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """`responses` with the success declaring the batch-id header."""
+    header = {
+        BATCH_ID_HEADER: {
+            "description": "The batch id its events share in the audit history.",
+            "schema": {"type": "string", "format": "uuid"},
+        }
+    }
+    return {
+        status: {**answer, "headers": {**answer.get("headers", {}), **header}}
+        if str(status).startswith("2")
+        else answer
+        for status, answer in responses.items()
+    }
 
 
 def single(result: Any) -> type[BaseModel]:

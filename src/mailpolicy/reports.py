@@ -8,7 +8,7 @@ never matched counts from its creation), which are the ones worth a second look.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -17,21 +17,12 @@ from pydantic import Field
 from mailpolicy.deps import ReadAccess, SessionDep
 from mailpolicy.envelope import Closed, answers, listing, ok_list
 from mailpolicy.resources import REGISTRY
-from mailpolicy.schemas import ListQuery
+from mailpolicy.schemas import ListQuery, SettingsResource
 from mailpolicy.stats import entry_report
 from mailpolicy.timefmt import iso
 
-Resource = Literal[
-    "allow_policies",
-    "block_senders",
-    "content_policies",
-    "domains",
-    "impersonation_registry",
-    "sending_domain_restrictions",
-    "trusted_domains",
-    "url_ignore_patterns",
-]
-assert set(Resource.__args__) == {spec.path for spec, _ in REGISTRY}  # type: ignore[attr-defined]
+Resource = SettingsResource
+assert set(get_args(Resource)) == {spec.path for spec, _ in REGISTRY}
 
 
 class EntryStatsQuery(ListQuery):

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
+from mailpolicy.audit import Author
 from mailpolicy.crud import (
     ResourceSpec,
     create_entry,
@@ -24,7 +25,17 @@ from mailpolicy.crud import (
     update_entry,
 )
 from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
-from mailpolicy.envelope import IdResult, answers, batch_result, listing, ok, ok_list, single
+from mailpolicy.envelope import (
+    BATCH_ID_HEADER,
+    IdResult,
+    answers,
+    batch_result,
+    listing,
+    ok,
+    ok_list,
+    single,
+    with_batch_id,
+)
 from mailpolicy.schemas import MAX_ID, batch_model
 
 
@@ -76,7 +87,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
         rules: RulesDep,
         body: create_body,  # type: ignore[valid-type]
     ) -> JSONResponse:
-        row = create_entry(session, spec, access.account_id, body, rules)
+        row = create_entry(session, spec, access.account_id, body, rules, Author(access.actor))
         return ok(spec.serialize(row), status_code=201)
 
     def batch_(
@@ -85,16 +96,20 @@ def make_router(spec: ResourceSpec) -> APIRouter:
         rules: RulesDep,
         body: batch_body,  # type: ignore[valid-type]
     ) -> JSONResponse:
-        return ok(run_batch(session, spec, access.account_id, body, rules))
+        by = Author(access.actor).in_batch()
+        result = run_batch(session, spec, access.account_id, body, rules, by)
+        return ok(result, headers={BATCH_ID_HEADER: str(by.batch_id)})
 
     if spec.batch != "none":
         router.post(
             "/batch",
             summary=summary("batch"),
             tags=tags,
-            responses=answers(
-                batch_result(spec.model.__name__, spec.read, full=full),
-                "What the batch deleted and wrote, step by step.",
+            responses=with_batch_id(
+                answers(
+                    batch_result(spec.model.__name__, spec.read, full=full),
+                    "What the batch deleted and wrote, step by step.",
+                )
             ),
         )(batch_)
 
@@ -115,7 +130,8 @@ def make_router(spec: ResourceSpec) -> APIRouter:
         entry_id: str = _id_path(spec),
     ) -> JSONResponse:
         values = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
-        row = update_entry(session, spec, access.account_id, entry_id, values, rules)
+        by = Author(access.actor)
+        row = update_entry(session, spec, access.account_id, entry_id, values, rules, by)
         return ok(spec.serialize(row))
 
     @router.delete(
@@ -127,7 +143,8 @@ def make_router(spec: ResourceSpec) -> APIRouter:
     def delete(
         access: WriteAccess, session: WriteSessionDep, entry_id: str = _id_path(spec)
     ) -> JSONResponse:
-        return ok({"id": delete_entry(session, spec, access.account_id, entry_id)})
+        by = Author(access.actor)
+        return ok({"id": delete_entry(session, spec, access.account_id, entry_id, by)})
 
     return router
 

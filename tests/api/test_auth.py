@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from mailpolicy.audit import CLI
 from mailpolicy.auth import ApiKey, ApiToken, digest
 from mailpolicy.db import utcnow
 from mailpolicy.resources.domains import activate
@@ -171,7 +172,7 @@ def test_read_token_reads_verification(api: Api, app: FastAPI) -> None:
     response = api.get("domains", pending["id"], "verification", headers=api.tenant.read)
     assert response.status_code == 200, response.text
     with app.state.db.transaction() as session:
-        activate(session, pending["id"])
+        activate(session, pending["id"], CLI)
     response = api.get("domains", pending["id"], "verification", headers=api.tenant.read)
     assert response.status_code == 204
 

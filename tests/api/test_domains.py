@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from mailpolicy.audit import CLI
 from mailpolicy.resources.domains import activate
 from tests.api.test_contract import INTEGRATION_A, domain_body
 from tests.conftest import Api, assert_error
@@ -120,7 +121,7 @@ def test_verification_of_unknown_domain_is_404(api: Api) -> None:
 def test_activated_domain_needs_no_txt_record(api: Api, app: FastAPI) -> None:
     created = api.create(PATH, domain_body("activate.example.com"))
     with app.state.db.transaction() as session:
-        activate(session, created["id"])
+        activate(session, created["id"], CLI)
     response = api.get(PATH, created["id"], "verification")
     assert response.status_code == 204
     assert response.content == b""
@@ -146,7 +147,7 @@ def test_status_filter_ignores_case(
     pending = api.create(PATH, domain_body("pending.example.com"))
     active = api.create(PATH, domain_body("active.example.com"))
     with app.state.db.transaction() as session:
-        activate(session, active["id"])
+        activate(session, active["id"], CLI)
     assert ids(api, status=pending_status) == [pending["id"]]
     assert ids(api, status=active_status) == [active["id"]]
 

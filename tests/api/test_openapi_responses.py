@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+from mailpolicy.audit import CLI
 from mailpolicy.db import Database
 from mailpolicy.resources.domains import activate
 from tests.api.test_contract import RESOURCES, Resource
@@ -111,7 +112,7 @@ def tour_domains(tour: Tour, resource: Resource, database: Database) -> None:
     ids = {"domain_id": created["id"]}
     tour.call("GET", verification, ids=ids)  # 200: the record to publish
     with database.transaction() as session:
-        activate(session, created["id"])
+        activate(session, created["id"], CLI)
     tour.call("GET", verification, ids=ids)  # 204: nothing to publish
     put = resource.put(created) if resource.put else {}
     tour.call("PUT", item, ids=ids, json=put)
@@ -138,6 +139,13 @@ def tour_stats(tour: Tour) -> None:
     tour.call("GET", path, headers=tour.tenant.read, params={"stale_days": 0})
 
 
+def tour_audit(tour: Tour) -> None:
+    path = "/accounts/{account_id}/email-security/audit"
+    # Every kind of event the tour left: creates, edits, replaces, deletes, an activation.
+    tour.call("GET", path, headers=tour.tenant.read, params={"per_page": 1000})
+    tour.call("GET", path, headers=tour.tenant.read, params={"since": "yesterday"})
+
+
 @pytest.fixture(scope="module")
 def document(client: TestClient) -> dict[str, Any]:
     response = client.get(f"{ROOT}/openapi.json")
@@ -157,6 +165,7 @@ def answers(client: TestClient, app: Any) -> list[Answer]:
             tour_domains(tour, resource, app.state.db)
     tour_evaluate(tour)
     tour_stats(tour)
+    tour_audit(tour)
     return tour.answers
 
 
@@ -209,7 +218,8 @@ def test_the_tour_covers_every_operation(document: dict[str, Any], answers: list
         if path.startswith("/accounts/")
     }
     assert operations - visited == set()
-    assert len(operations) == 52  # the 50 settings operations, evaluate and the hit counts
+    # The 50 settings operations, evaluate, the hit counts and the audit history.
+    assert len(operations) == 53
     assert {a.status for a in answers} >= {200, 201, 204, 400, 401, 403, 404, 409}
 
 

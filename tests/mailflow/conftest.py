@@ -33,6 +33,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mailpolicy.app import create_app
+from mailpolicy.audit import CLI
 from mailpolicy.config import Settings
 from mailpolicy.resources.domains import activate
 from tests.conftest import Tenant, make_tenant
@@ -205,7 +206,7 @@ class Account:
             },
         )
         with self.mail.app.state.db.transaction() as session:
-            activate(session, created["id"])
+            activate(session, created["id"], CLI)
         return created
 
 

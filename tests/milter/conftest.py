@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mailpolicy.audit import CLI
 from mailpolicy.resources.domains import activate
 from tests.conftest import Tenant
 
@@ -37,7 +38,7 @@ class AccountSettings:
         )
         if active:
             with self.app.state.db.transaction() as session:
-                activate(session, created["id"])
+                activate(session, created["id"], CLI)
         return created
 
     def block(self, pattern: str, pattern_type: str = "DOMAIN") -> dict[str, Any]:

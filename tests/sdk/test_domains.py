@@ -13,6 +13,7 @@ import pytest
 from cloudflare import AsyncCloudflare, BadRequestError, Cloudflare, NotFoundError
 from cloudflare.types.email_security import settings as types
 
+from mailpolicy.audit import CLI
 from mailpolicy.resources.domains import activate
 from tests.conftest import LiveServer, Tenant
 from tests.sdk.conftest import DOMAIN, changed
@@ -26,7 +27,7 @@ def create(sdk: Cloudflare, tenant: Tenant, name: str, **changes: Any) -> Any:
 
 def activate_domain(live_server: LiveServer, domain_id: str) -> None:
     with live_server.app.state.db.transaction() as session:
-        activate(session, domain_id)
+        activate(session, domain_id, CLI)
 
 
 def verification(live_server: LiveServer, tenant: Tenant, domain_id: str) -> httpx.Response:

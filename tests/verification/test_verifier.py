@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from mailpolicy.accounts import settings_version
+from mailpolicy.audit import CLI
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
 from mailpolicy.dns.verifier import Schedule, Verifier, check, claim_due
@@ -211,7 +212,7 @@ def test_a_domain_activated_by_hand_keeps_its_status(
     )
     created = new_domain(api, "hand.test")
     with app.state.db.transaction() as session:
-        activate(session, created["id"])
+        activate(session, created["id"], CLI)
     assert api.get(PATH, created["id"], "verification").status_code == 204
     short = settings.model_copy(update={"dns_verify_window_seconds": 1})
     time.sleep(1.1)
@@ -230,7 +231,7 @@ def test_spf_and_dmarc_are_refreshed_periodically(
     hourly = settings.model_copy(update={"dns_refresh_seconds": 1})
     created = new_domain(api, "refresh.test")
     with app.state.db.transaction() as session:
-        activate(session, created["id"])
+        activate(session, created["id"], CLI)
     zones.publish('refresh.test. 60 IN TXT "v=spf1 -all"')
     verifier = Verifier(hourly)
     try:
@@ -253,7 +254,7 @@ def test_with_periodic_refresh_off_an_active_domain_is_read_once(
 ) -> None:
     created = new_domain(api, "once.test")
     with app.state.db.transaction() as session:
-        activate(session, created["id"])
+        activate(session, created["id"], CLI)
     check(app.state.db, settings.model_copy(update={"dns_refresh_seconds": 0}), created["id"])
     stored = row(app, created["id"])
     assert stored.dns_checked_at is not None

@@ -19,7 +19,8 @@ The verifier runs in the background of `mailpolicy serve` (`Verifier`) and on de
 short write transaction (their due time pushed one lease ahead, so other processes on the same
 database skip them), asks DNS with no transaction open, and writes each result in a transaction
 of its own, on the row as it is then: an operator's activation or a deletion in the meantime wins.
-Requests never wait for DNS.
+Requests never wait for DNS. A check that changes a domain's status records it in the audit
+history, by "verifier" in the background and by "cli" when the operator asked.
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from dataclasses import dataclass
 
 import dns.nameserver
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailpolicy.accounts import bump_settings_version
+from mailpolicy.audit import CLI, VERIFIER
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, utcnow
 from mailpolicy.dns import records
@@ -44,6 +47,8 @@ from mailpolicy.resources.domains import (
     ACTIVE,
     PENDING,
     ProtectedDomain,
+    record_change,
+    serialize,
     txt_record_name,
     txt_record_value,
 )
@@ -262,10 +267,25 @@ def check(
         row = session.get(ProtectedDomain, domain_id, with_for_update=True)
         if row is None:
             raise NotFound(f"No domain with id {domain_id} (deleted while it was checked).")
-        if _apply(row, seen, found, schedule, now, by_operator):
-            bump_settings_version(session, row.account_id)
-            log.info("domain %s (%s) is now %s", row.domain, row.id, row.status)
+        _write(session, row, seen, found, schedule, now, by_operator)
         return _report(row, found)
+
+
+def _write(
+    session: Session,
+    row: ProtectedDomain,
+    seen: _Seen,
+    found: _Found,
+    schedule: Schedule,
+    now: dt.datetime,
+    by_operator: bool,
+) -> None:
+    """Apply what was found; a change of status is a settings change, and an audit event."""
+    before = serialize(row)
+    if _apply(row, seen, found, schedule, now, by_operator):
+        bump_settings_version(session, row.account_id)
+        record_change(session, CLI if by_operator else VERIFIER, "verify", row, before)
+        log.info("domain %s (%s) is now %s", row.domain, row.id, row.status)
 
 
 def _record_failure(
@@ -277,8 +297,7 @@ def _record_failure(
         if row is None:
             raise NotFound(f"No domain with id {seen.id}.")
         found = _Found(error=error)
-        if _apply(row, seen, found, schedule, now, by_operator):
-            bump_settings_version(session, row.account_id)
+        _write(session, row, seen, found, schedule, now, by_operator)
         return _report(row, found)
 
 

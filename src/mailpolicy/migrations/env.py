@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import mailpolicy.resources  # noqa: F401  (registers every table on the metadata)
-from mailpolicy import accounts, auth, ratelimit, stats  # noqa: F401
+from mailpolicy import accounts, audit, auth, ratelimit, stats  # noqa: F401
 from mailpolicy.db import Base, make_engine
 
 config = context.config

@@ -22,10 +22,20 @@ from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, Date, Index, In
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mailpolicy.accounts import bump_settings_version
+from mailpolicy.audit import Author, record
 from mailpolicy.crud import ResourceSpec, get_entry, replace_values, update_entry
 from mailpolicy.db import UTCDateTime, utcnow
 from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
-from mailpolicy.envelope import RATE_LIMIT_HEADERS, Closed, IdResult, answers, ok, single
+from mailpolicy.envelope import (
+    BATCH_ID_HEADER,
+    RATE_LIMIT_HEADERS,
+    Closed,
+    IdResult,
+    answers,
+    ok,
+    single,
+    with_batch_id,
+)
 from mailpolicy.errors import NotFound, ValidationFailed
 from mailpolicy.resources.common import (
     DomainName,
@@ -343,7 +353,7 @@ def txt_record_value(token: str | None) -> str:
     return f"mailpolicy-verification={token}"
 
 
-def activate(session: Session, domain_id: str) -> ProtectedDomain:
+def activate(session: Session, domain_id: str, by: Author) -> ProtectedDomain:
     """The operator asserts ownership: the domain becomes active and needs no TXT record.
 
     Its status is the operator's from now on: the verifier reads its SPF and DMARC, never
@@ -352,6 +362,7 @@ def activate(session: Session, domain_id: str) -> ProtectedDomain:
     row = session.get(ProtectedDomain, domain_id, with_for_update=True)
     if row is None:
         raise NotFound(f"No domain with id {domain_id}.")
+    before = serialize(row)
     row.status = ACTIVE
     row.verification_token = None
     row.pending_since = None
@@ -360,7 +371,28 @@ def activate(session: Session, domain_id: str) -> ProtectedDomain:
     row.modified_at = row.authorized_at
     bump_settings_version(session, row.account_id)
     session.flush()
+    record_change(session, by, "activate", row, before)
     return row
+
+
+def record_change(
+    session: Session,
+    by: Author,
+    action: Literal["activate", "verify"],
+    row: ProtectedDomain,
+    before: dict[str, Any],
+) -> None:
+    """The audit event of a change to a domain's status outside the settings API."""
+    record(
+        session,
+        by,
+        account_id=row.account_id,
+        action=action,
+        resource="domains",
+        entry_id=row.id,
+        before=before,
+        after=serialize(row),
+    )
 
 
 def emails_processed(row: ProtectedDomain, today: dt.date) -> dict[str, Any]:
@@ -470,7 +502,8 @@ def replace_domain(
     values = replace_values(DomainReplace, body)
     if "domain" not in body.model_fields_set:
         values.pop("domain", None)
-    row = update_entry(session, SPEC, access.account_id, domain_id, values, rules)
+    by = Author(access.actor)
+    row = update_entry(session, SPEC, access.account_id, domain_id, values, rules, by, "replace")
     return ok(serialize(row))
 
 
@@ -478,7 +511,7 @@ def replace_domain(
     "",
     summary="Unprotect multiple email domains",
     deprecated=True,
-    responses=answers(single(list[IdResult]), "The ids of the domains removed."),
+    responses=with_batch_id(answers(single(list[IdResult]), "The ids of the domains removed.")),
 )
 def bulk_delete(
     access: WriteAccess,
@@ -492,11 +525,22 @@ def bulk_delete(
             rows.append(get_entry(session, SPEC, access.account_id, ref.id, lock=True))
         except NotFound as exc:
             raise NotFound(f"[{index}]: {exc}", pointer=f"/{index}/id") from None
-    for row in rows:
+    by = Author(access.actor).in_batch()
+    for row in dict.fromkeys(rows):  # an id sent twice is one deletion
+        record(
+            session,
+            by,
+            account_id=row.account_id,
+            action="delete",
+            resource="domains",
+            entry_id=row.id,
+            before=serialize(row),
+            after=None,
+        )
         session.delete(row)
     bump_settings_version(session, access.account_id)
     session.flush()
-    return ok([{"id": row.id} for row in rows])
+    return ok([{"id": row.id} for row in rows], headers={BATCH_ID_HEADER: str(by.batch_id)})
 
 
 @router.get(
