@@ -46,16 +46,18 @@ class Replica:
     def start(self, timeout: float = 60) -> Replica:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPOLICY_")}
         env.update(
-            MAILPOLICY_DATABASE_URL=self.database_url,
-            MAILPOLICY_HOST="127.0.0.1",
-            MAILPOLICY_PORT=str(self.port),
-            MAILPOLICY_LOG_LEVEL="warning",
-            MAILPOLICY_WORKERS=str(self.workers),
-            MAILPOLICY_DNS_VERIFY="false",
-            # Load from one token; the limiter has tests of its own (tests/api/test_rate_limits.py).
-            MAILPOLICY_RATE_LIMIT="0",
-            **{f"MAILPOLICY_{k.upper()}": v for k, v in self.settings.items()},
+            {
+                "MAILPOLICY_DATABASE_URL": self.database_url,
+                "MAILPOLICY_HOST": "127.0.0.1",
+                "MAILPOLICY_PORT": str(self.port),
+                "MAILPOLICY_LOG_LEVEL": "warning",
+                "MAILPOLICY_WORKERS": str(self.workers),
+                "MAILPOLICY_DNS_VERIFY": "false",
+                # Load from one token; the limiter has tests of its own (test_rate_limits.py).
+                "MAILPOLICY_RATE_LIMIT": "0",
+            }
         )
+        env.update({f"MAILPOLICY_{k.upper()}": v for k, v in self.settings.items()})
         executable = Path(sys.executable).with_name("mailpolicy")
         self.directory.mkdir(parents=True, exist_ok=True)
         with (
