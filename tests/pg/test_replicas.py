@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mailpolicy.audit import CLI
 from mailpolicy.db import Database
 from mailpolicy.engine import Message, evaluate
 from mailpolicy.milter.policies import Policies
@@ -225,7 +226,7 @@ def test_a_change_through_one_replica_is_enforced_by_the_others(
     assert created.status_code == 201
     database = Database(database_of_replicas)
     with database.transaction() as session:
-        activate(session, created.json()["result"]["id"])
+        activate(session, created.json()["result"]["id"], CLI)
     policies = Policies(database, interval=0.1)  # the milter's view, in another process's shoes
     policies.start()
     try:
