@@ -107,7 +107,9 @@ def aliased_requirement(properties: dict[str, Schema], part: Schema) -> str | No
     `part` says."""
     branches = part.get("anyOf", ())
     names = [branch.get("required", ()) for branch in branches]
-    if len(branches) != 2 or any(len(n) != 1 or len(b) != 1 for n, b in zip(names, branches)):
+    if len(branches) != 2 or any(
+        len(n) != 1 or len(b) != 1 for n, b in zip(names, branches, strict=True)
+    ):
         return None
     (current,), (alias,) = names
     return current if properties.get(alias, {}).get("deprecated") is True else None
