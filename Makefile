@@ -77,6 +77,7 @@ bench: $(STAMP) $(MILTER_STAMP)
 	$(BIN)/python bench/lists.py
 	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/mailflow.py
+	$(BIN)/python bench/fuzz.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache src/*.egg-info build

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mailpolicy import __version__, evaluation, handlers, history, reports
+from mailpolicy import __version__, evaluation, handlers, history, openapi, reports
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
 from mailpolicy.guard import Limits, RequestGuard
@@ -65,6 +65,7 @@ def create_api(database: Database, rules: Rules) -> FastAPI:
     api.include_router(evaluation.router)
     api.include_router(reports.router)
     api.include_router(history.router)
+    openapi.install(api)
     return api
 
 

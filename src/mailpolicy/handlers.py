@@ -69,6 +69,11 @@ def validation_items(errors: Sequence[Any]) -> list[ErrorItem]:
         if where == "body" and kind == "model_attributes_type" and not loc:
             items.append(ErrorItem(CODE_VALIDATION, "The request body must be a JSON object.", ""))
             continue
+        if kind == "extra_forbidden" and where != "body":
+            name = "".join(str(part) for part in loc)
+            message = f"{where} parameter '{name}' is not one this operation takes; remove it."
+            items.append(ErrorItem(CODE_VALIDATION, message, _pointer(loc)))
+            continue
         field = _label(loc) or "body"
         if kind == "missing":
             message = f"{field} is required."

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
+from starlette.convertors import Convertor, register_url_convertor
 
 from mailpolicy.audit import Author
 from mailpolicy.crud import (
@@ -42,7 +43,8 @@ from mailpolicy.schemas import MAX_ID, batch_model
 def make_router(spec: ResourceSpec) -> APIRouter:
     """The standard endpoints of one resource, its own schemas in the signatures."""
     router = APIRouter(prefix=f"/accounts/{{account_id}}/email-security/settings/{spec.path}")
-    item = f"/{{{spec.id_param}}}"
+    # Beside a /batch path, an entry's path never matches "batch" (see _EntryId).
+    item = entry_path(spec.id_param) if spec.batch != "none" else f"/{{{spec.id_param}}}"
     query_model = spec.list_query
     create_body = spec.create
     update_body = spec.update
@@ -102,7 +104,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
 
     if spec.batch != "none":
         router.post(
-            "/batch",
+            f"/{BATCH}",
             summary=summary("batch"),
             tags=tags,
             responses=with_batch_id(
@@ -147,6 +149,30 @@ def make_router(spec: ResourceSpec) -> APIRouter:
         return ok({"id": delete_entry(session, spec, access.account_id, entry_id, by)})
 
     return router
+
+
+# /batch is a path of its own, and OpenAPI matches a fixed path before a templated one: an
+# entry's path never matches it, so GET /batch is a 405 naming POST, not a look-up of an
+# entry called "batch" (no entry has that id: ids are UUIDs).
+BATCH = "batch"
+
+
+class _EntryId(Convertor[str]):
+    regex = f"(?!{BATCH}$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("entry_id", _EntryId())
+
+
+def entry_path(param: str) -> str:
+    """The path of one entry of a resource that has a batch, relative to its collection."""
+    return f"/{{{param}:entry_id}}"
 
 
 def _id_path(spec: ResourceSpec) -> Any:

@@ -80,7 +80,10 @@ UNSET: Any = None
 
 
 class ListQuery(NoNul, BaseModel):
-    """page and per_page, which every list accepts."""
+    """page and per_page, which every list accepts. Any other parameter is refused: a filter
+    whose name is misspelled would otherwise return the whole list as if it had matched."""
+
+    model_config = ConfigDict(extra="forbid")
 
     page: int = Field(
         default=1,

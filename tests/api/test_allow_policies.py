@@ -4,6 +4,7 @@ as aliases of the current flags, and mirrored in every response."""
 from __future__ import annotations
 
 import pytest
+from openapi_schema_validator import OAS31Validator
 
 from tests.api.test_contract import BY_PATH
 from tests.conftest import Api, assert_error
@@ -43,6 +44,31 @@ def test_alias_alone_on_create(api: Api, alias: str, current: str, value: bool) 
     assert created[current] is value
     assert created[alias] is value
     assert api.get(RESOURCE.path, created["id"]).json()["result"][current] is value
+
+
+@pytest.mark.parametrize(("alias", "current"), ALIASES)
+@pytest.mark.parametrize(
+    "sent",
+    [
+        pytest.param("current", id="current"),
+        pytest.param("alias", id="alias"),
+        pytest.param("neither", id="neither"),
+    ],
+)
+def test_the_document_says_what_a_create_requires(
+    api: Api, alias: str, current: str, sent: str
+) -> None:
+    """A flag or its alias is required: the served document and the service agree."""
+    document = api.client.get("/client/v4/openapi.json").json()
+    schema = {"$ref": "#/components/schemas/AllowPolicyCreate", **document}
+    body = RESOURCE.make(0)
+    value = body.pop(current)
+    if sent != "neither":
+        body[current if sent == "current" else alias] = value
+    valid = OAS31Validator(schema).is_valid(body)
+    response = api.post(RESOURCE.path, json=body)
+    assert valid is (sent != "neither")
+    assert response.status_code == (201 if valid else 400), response.text
 
 
 @pytest.mark.parametrize(("alias", "current"), ALIASES)

@@ -81,7 +81,10 @@ def deref(document: dict[str, Any], node: Schema) -> Schema:
 
 
 def flatten(document: dict[str, Any], node: Schema) -> Schema:
-    """The schema with $refs followed and allOf merged: properties and required are unions."""
+    """The schema with $refs followed and allOf merged: properties and required are unions.
+
+    A field that is required or else replaced by its deprecated alias (an anyOf of two
+    `required`, the second naming a deprecated property) counts as required."""
     node = deref(document, node)
     merged: Schema = {k: v for k, v in node.items() if k != "allOf"}
     merged["properties"] = dict(node.get("properties", {}))
@@ -92,7 +95,24 @@ def flatten(document: dict[str, Any], node: Schema) -> Schema:
         merged["required"] |= flat["required"]
         for key, value in flat.items():
             merged.setdefault(key, value)
+    for part in node.get("allOf", ()):
+        current = aliased_requirement(merged["properties"], part)
+        if current is not None:
+            merged["required"].add(current)
     return merged
+
+
+def aliased_requirement(properties: dict[str, Schema], part: Schema) -> str | None:
+    """The field `part` requires unless its deprecated alias is sent instead, if that is what
+    `part` says."""
+    branches = part.get("anyOf", ())
+    names = [branch.get("required", ()) for branch in branches]
+    if len(branches) != 2 or any(
+        len(n) != 1 or len(b) != 1 for n, b in zip(names, branches, strict=True)
+    ):
+        return None
+    (current,), (alias,) = names
+    return current if properties.get(alias, {}).get("deprecated") is True else None
 
 
 def enum_values(document: dict[str, Any], node: Schema) -> set[Any] | None:

@@ -85,3 +85,37 @@ def test_wrong_method_on_verification_is_405(client: TestClient, tenant: Tenant)
     response = client.post(tenant.url("domains", ID, "verification"), headers=tenant.write)
     assert_error(response, 405)
     assert allowed(response.headers["allow"]) == {"GET"}
+
+
+WITH_BATCH = [r for r in RESOURCES if r.batch != "none"]
+WITHOUT_BATCH = [r for r in RESOURCES if r.batch == "none"]
+
+
+@pytest.mark.parametrize("resource", [pytest.param(r, id=r.path) for r in WITH_BATCH])
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_batch_is_a_path_of_its_own(
+    client: TestClient, tenant: Tenant, resource: Resource, method: str
+) -> None:
+    """OpenAPI matches a fixed path before a templated one: /batch serves POST alone, and is
+    never taken for an entry called "batch"."""
+    response = client.request(method, tenant.url(resource.path, "batch"), headers=tenant.write)
+    body = assert_error(response, 405)
+    assert allowed(response.headers["allow"]) == {"POST"}
+    assert f"{method} is not allowed" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("resource", [pytest.param(r, id=r.path) for r in WITHOUT_BATCH])
+def test_without_a_batch_path_batch_is_an_entry_id(
+    client: TestClient, tenant: Tenant, resource: Resource
+) -> None:
+    response = client.get(tenant.url(resource.path, "batch"), headers=tenant.write)
+    assert_error(response, 404, contains="with id batch")
+
+
+def test_an_id_that_only_starts_with_batch_is_an_entry_id(
+    client: TestClient, tenant: Tenant
+) -> None:
+    response = client.delete(tenant.url("allow_policies", "batch2"), headers=tenant.write)
+    assert_error(response, 404, contains="with id batch2")
+    response = client.get(tenant.url("domains", "batch", "verification"), headers=tenant.write)
+    assert_error(response, 404, contains="with id batch")

@@ -209,6 +209,29 @@ def test_bad_query_parameter_is_400(api: Api, resource: Resource, name: str, val
 
 
 @pytest.mark.parametrize("resource", params())
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("per_pag", id="misspelled"),
+        pytest.param("is_sender", id="a-retired-filter"),
+        pytest.param("", id="no-name"),
+    ],
+)
+def test_unknown_query_parameter_is_400(api: Api, resource: Resource, name: str) -> None:
+    """A misspelled filter is refused, rather than ignored: ignored, it would list every entry."""
+    response = api.get(resource.path, params={name: "true", "page": "1"})
+    assert_error(
+        response, 400, f"/{name}", contains=f"query parameter '{name}' is not one this operation"
+    )
+
+
+def test_hit_counts_refuse_unknown_query_parameters(api: Api) -> None:
+    url = f"/client/v4/accounts/{api.tenant.id}/email-security/stats/entries"
+    response = api.client.get(url, params={"stale": "30"}, headers=api.tenant.read)
+    assert_error(response, 400, "/stale", contains="'stale'")
+
+
+@pytest.mark.parametrize("resource", params())
 def test_per_page_limits_are_inclusive(api: Api, resource: Resource) -> None:
     api.create(resource.path, resource.make(0))
     for per_page in (1, 1000):

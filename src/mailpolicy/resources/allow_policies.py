@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import Boolean, ColumnElement, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -101,7 +101,17 @@ class _Aliased:
         return value
 
 
+def _alias_satisfies_required(schema: dict[str, Any]) -> None:
+    # A create may send a deprecated flag in place of its current name (see _Aliased): the
+    # document says "this flag or its alias", not "this flag".
+    either = [[current, old] for old, current in ALIASES.items()]
+    schema["required"] = [name for name in schema["required"] if name not in ALIASES.values()]
+    schema["allOf"] = [{"anyOf": [{"required": [name]} for name in pair]} for pair in either]
+
+
 class AllowPolicyCreate(_Aliased, Body):
+    model_config = ConfigDict(json_schema_extra=_alias_satisfies_required)
+
     is_acceptable_sender: bool
     is_exempt_recipient: bool
     is_regex: bool

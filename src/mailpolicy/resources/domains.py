@@ -44,6 +44,7 @@ from mailpolicy.resources.common import (
     domain_key,
     timestamps,
 )
+from mailpolicy.router import entry_path
 from mailpolicy.schemas import (
     MAX_BATCH,
     MAX_ID,
@@ -488,7 +489,7 @@ DomainId = Annotated[str, Path(max_length=MAX_ID, description="Domain identifier
 
 
 @router.put(
-    "/{domain_id}",
+    entry_path("domain_id"),
     summary="Replace an email domain",
     responses=answers(single(DomainRead), "The domain as replaced."),
 )
