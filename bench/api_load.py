@@ -52,7 +52,7 @@ def wrk(
         f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
         "--timeout",
-        "10s",
+        "5s",
         "--latency",
         "-s",
         str(LUA),

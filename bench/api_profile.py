@@ -68,23 +68,29 @@ PLACES: list[tuple[str, Callable[[Stack], bool]]] = [
     ("the event loop and the rest", lambda _s: True),
 ]
 
-# Request-path functions whose inclusive share says what each step of a request costs.
-STEPS = [
-    ("RequestGuard._lookup", "authentication: the token lookup (its own transaction)"),
-    ("account_access.<locals>.dependency", "access check against the path's account"),
-    ("_transaction (mailpolicy/deps.py", "the request's transaction (open, commit, close)"),
-    ("get_entry (mailpolicy/crud.py", "crud.get_entry"),
-    ("list_entries (mailpolicy/crud.py", "crud.list_entries (count and page)"),
-    ("create_entry (mailpolicy/crud.py", "crud.create_entry"),
-    ("update_entry (mailpolicy/crud.py", "crud.update_entry"),
-    ("_apply (mailpolicy/crud.py", "crud._apply (checks, duplicate key, version bump)"),
-    ("SnapshotCache.get", "the snapshot cache (settings version read)"),
-    ("evaluate (mailpolicy/engine", "the policy engine's evaluate"),
-    ("serialize (mailpolicy/resources", "serializing entries"),
-    ("Session.commit", "Session.commit"),
-    ("QueuePool", "the connection pool"),
-    ("solve_dependencies", "FastAPI resolving dependencies"),
-    ("Logger.handle", "the access log"),
+# Request-path steps whose inclusive share says what each costs: a sample counts for a step
+# when its stack holds every one of the step's frames.
+STEPS: list[tuple[tuple[str, ...], str]] = [
+    (("RequestGuard._lookup",), "authentication: the token lookup, in its own transaction"),
+    (("account_access.<locals>.dependency",), "the access check against the path's account"),
+    (("_transaction (mailpolicy/deps.py",), "the request's session dependency (open, commit)"),
+    (("get_entry (mailpolicy/crud.py",), "crud.get_entry"),
+    (("list_entries (mailpolicy/crud.py",), "crud.list_entries"),
+    (
+        ("list_entries (mailpolicy/crud.py", "Session.scalar (sqlalchemy"),
+        "... its COUNT(*) for result_info.total_count",
+    ),
+    (("list_entries (mailpolicy/crud.py", "Session.scalars (sqlalchemy"), "... its page"),
+    (("create_entry (mailpolicy/crud.py",), "crud.create_entry"),
+    (("_apply (mailpolicy/crud.py",), "... its checks, duplicate-key query and version bump"),
+    (("_sqlite_begin",), "BEGIN / BEGIN IMMEDIATE (waiting for the write lock included)"),
+    (("SnapshotCache.get",), "the snapshot cache (its settings version query)"),
+    (("evaluate (mailpolicy/engine",), "the policy engine's evaluate"),
+    (("serialize (mailpolicy/resources",), "serializing entries"),
+    (("Session.commit",), "Session.commit"),
+    (("_sqlite_pragmas",), "new database connections (PRAGMAs on connect)"),
+    (("solve_dependencies",), "FastAPI resolving dependencies"),
+    (("Logger.handle",), "the access log"),
 ]
 
 
@@ -117,8 +123,8 @@ def summarise(raw: Path, title: str) -> str:
     for place, count in sorted(places.items(), key=lambda item: -item[1]):
         lines.append(f"| {count / working:.1%} | {place} |")
     lines += ["", "| inclusive share of busy samples | step |", "| ---: | --- |"]
-    for needle, label in STEPS:
-        count = sum(n for stack, n in busy if _has(stack, needle))
+    for needles, label in STEPS:
+        count = sum(n for stack, n in busy if all(_has(stack, needle) for needle in needles))
         if count:
             lines.append(f"| {count / working:.1%} | {label} |")
     return "\n".join(lines) + "\n"
