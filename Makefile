@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit node-packages milter-packages services bench clean
+.PHONY: serve test lint typecheck unit node-packages milter-packages services bench bench-profile wrk clean
 
 # The engine is compiled (setup.py), so a change to its sources needs a rebuild.
 $(STAMP): pyproject.toml setup.py mypyc.ini $(wildcard src/mailpolicy/engine/*.py)
@@ -72,12 +72,23 @@ unit: $(STAMP) $(MILTER_STAMP) $(NODE_STAMP) $(SERVICES_STAMP)
 
 test: lint typecheck unit
 
-bench: $(STAMP) $(MILTER_STAMP)
+# bench/api.py drives the API with wrk, Debian's package, installed when missing.
+wrk:
+	command -v wrk >/dev/null || { apt-get update && apt-get install -y wrk; }
+
+bench: $(STAMP) $(MILTER_STAMP) wrk
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/lists.py
 	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/mailflow.py
 	$(BIN)/python bench/fuzz.py
+	$(BIN)/python bench/api.py
+
+# Where an API request's time goes: bench/api.py with the server under py-spy (the bench
+# extra); the flame data and its summaries land in var/profiles (bench/PROFILE.md reads them).
+bench-profile: $(STAMP) wrk
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/python bench/api.py --profile var/profiles --no-write
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache src/*.egg-info build
