@@ -66,6 +66,7 @@ IDS = 1_000  # entries get and edit pick from
 GOALS = {"get": 0.5, "list": 0.3, "create": 0.3, "evaluate": 0.4}
 SCALING_GOAL = 1.6
 SOAK_SHARE = 0.8
+RATE_LIMIT = 1_000_000_000  # requests per window per credential: counted, never reached
 SETTLE = 2.0  # seconds between runs
 FLAT_MB, FLAT_SHARE = 10.0, 0.02  # memory growth allowed over ten minutes
 # The mixed workload: what a dashboard, provisioning scripts and a mail gateway send at once.
@@ -179,9 +180,13 @@ def wait_healthy(
 def server_env(url: str, log_level: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPOLICY_")}
     # The background DNS verifier is off: it is no part of the request path, and 100,000
-    # seeded domains would send it to the network.
+    # seeded domains would send it to the network. Rate limiting stays on, as it is by default,
+    # with a quota no run reaches: every request pays for its count, none is refused.
     env.update(
-        MAILPOLICY_DATABASE_URL=url, MAILPOLICY_LOG_LEVEL=log_level, MAILPOLICY_DNS_VERIFY="false"
+        MAILPOLICY_DATABASE_URL=url,
+        MAILPOLICY_LOG_LEVEL=log_level,
+        MAILPOLICY_DNS_VERIFY="false",
+        MAILPOLICY_RATE_LIMIT=str(RATE_LIMIT),
     )
     return env
 

@@ -28,6 +28,7 @@ from sqlalchemy import Table, insert, inspect, update
 from mailpolicy import migrate
 from mailpolicy.accounts import Account as AccountRow
 from mailpolicy.accounts import create_account
+from mailpolicy.audit import CLI
 from mailpolicy.auth import Permission, create_token
 from mailpolicy.crud import ResourceSpec, dedupe_key
 from mailpolicy.db import Database
@@ -297,7 +298,9 @@ def seed(url: str, entries: int, processes: int) -> Seeded:
         with database.transaction() as session:
             for name, count in (("big", entries), ("mail", mail_entries), ("check", 0)):
                 account_id = create_account(session, f"api-bench-{name}").id
-                secret = create_token(session, account_id, Permission.WRITE, "api benchmark")[1]
+                secret = create_token(
+                    session, account_id, Permission.WRITE, "api benchmark", by=CLI
+                )[1]
                 made.append(Account(account_id, secret, count))
         big, mail, check = made
         sqlite = database.engine.dialect.name == "sqlite"

@@ -18,9 +18,9 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from mailpolicy.accounts import bump_settings_version
+from mailpolicy.accounts import bump_settings_version, settings_version
 from mailpolicy.audit import Action, Author, record
-from mailpolicy.db import Entity, utcnow
+from mailpolicy.db import CountCache, Entity, utcnow
 from mailpolicy.errors import ApiError, Conflict, NotFound
 from mailpolicy.schemas import ListQuery, SearchableListQuery, SettingsResource
 from mailpolicy.validation import Rules
@@ -209,15 +209,27 @@ def _contains(
     return column.ilike(pattern, escape="\\")
 
 
+# What a list's page leaves out of its total: which page, how large, in which order.
+_PAGING = {"page", "per_page", "order", "direction"}
+
+
 def list_entries(
-    session: Session, spec: ResourceSpec, account_id: str, query: ListQuery
+    session: Session,
+    spec: ResourceSpec,
+    account_id: str,
+    query: ListQuery,
+    counts: CountCache | None = None,
 ) -> tuple[list[Row], int]:
+    """One page of the account's entries matching `query`, and how many match in all.
+
+    With `counts`, a total is counted once per settings version (see CountCache): counting
+    walks every match, where a page reads a few rows through an index."""
     model = spec.model
     conditions: list[ColumnElement[bool]] = [model.account_id == account_id, *spec.filters(query)]
     if isinstance(query, SearchableListQuery) and query.search and spec.search:
         needle = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(or_(*(_contains(session, c, f"%{needle}%") for c in spec.search)))
-    total = session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+    total = _total(session, spec, account_id, query, conditions, counts)
     offset = (query.page - 1) * query.per_page
     if offset >= total:
         # Past the end: nothing to fetch, and a huge page must not reach the database as an
@@ -239,6 +251,30 @@ def list_entries(
         page = page.where(*conditions)
     rows = session.scalars(page.order_by(*ordering).offset(offset).limit(query.per_page)).all()
     return list(rows), total
+
+
+def _total(
+    session: Session,
+    spec: ResourceSpec,
+    account_id: str,
+    query: ListQuery,
+    conditions: list[ColumnElement[bool]],
+    counts: CountCache | None,
+) -> int:
+    def count() -> int:
+        return session.scalar(select(func.count()).select_from(spec.model).where(*conditions)) or 0
+
+    if counts is None:
+        return count()
+    # Read first: the version this transaction sees is the one its count belongs to.
+    version = settings_version(session, account_id)
+    filters = repr(sorted(query.model_dump(exclude=_PAGING).items()))
+    key = (spec.path, account_id, filters)
+    total = counts.get(key, version)
+    if total is None:
+        total = count()
+        counts.put(key, version, total)
+    return total
 
 
 def _at(step: str, index: int, exc: ApiError) -> ApiError:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Hashable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,17 @@ def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
         # replaced, so service resumes by itself when the database returns.
         "pool_pre_ping": True,
     }
-    if parsed.get_backend_name() == "sqlite" and parsed.database in {None, "", ":memory:"}:
-        sizing = {}  # one connection per thread, the only way an in-memory database is shared
+    if parsed.get_backend_name() == "sqlite":
+        # A connection to a file costs memory only, and a new one reads the whole schema on its
+        # first statement: every connection opened is kept (the overflow too), and none is
+        # pinged (a file cannot drop it).
+        sizing = {
+            "pool_size": pool.size + pool.overflow,
+            "max_overflow": 0,
+            "pool_timeout": pool.timeout,
+        }
+        if parsed.database in {None, "", ":memory:"}:
+            sizing = {}  # one connection per thread, the only way an in-memory database is shared
     if parsed.get_backend_name() != "sqlite":
         connect_args: dict[str, Any] = {}
         if parsed.get_driver_name() == "psycopg":
@@ -164,6 +174,33 @@ READ = "read"
 WRITE = "write"
 
 
+class CountCache:
+    """How many entries matched a list's filters, as of an account's settings version.
+
+    Every write that adds, removes or changes a settings entry bumps its account's version in
+    its own transaction, so a total counted at version V is the total of every transaction
+    that reads V: a list reads the version in the transaction that reads its page, and counts
+    only what it has not counted at that version. Only the latest version of each list is
+    kept, and at most `size` lists (then the cache starts over)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._totals: dict[Hashable, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, version: int) -> int | None:
+        found = self._totals.get(key)
+        return found[1] if found is not None and found[0] == version else None
+
+    def put(self, key: Hashable, version: int, total: int) -> None:
+        with self._lock:
+            if len(self._totals) >= self.size and key not in self._totals:
+                self._totals.clear()
+            current = self._totals.get(key)
+            if current is None or current[0] <= version:
+                self._totals[key] = (version, total)
+
+
 class Database:
     """One engine and its session factories, owned by the application."""
 
@@ -182,17 +219,31 @@ class Database:
         self.writers = sessionmaker(
             self.engine.execution_options(**{MODE: WRITE}), expire_on_commit=False
         )
+        self._write_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        # Totals of list requests, by settings version (mailpolicy.crud.list_entries).
+        self.counts = CountCache()
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
         """The caller owns the transaction: commit when its block ends, roll back if it raises."""
-        with (self.writers if write else self.readers)() as session:
+        with (
+            self._writing() if write else nullcontext(),
+            (self.writers if write else self.readers)() as session,
+        ):
             try:
                 yield session
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
+
+    def _writing(self) -> AbstractContextManager[object]:
+        """On SQLite, one write transaction of this process at a time. SQLite has one write lock
+        for the database; a writer that finds it taken sleeps in growing steps (its busy
+        handler, up to 100 ms a step) and tries again, so writers of one process that queue
+        here instead are handed the lock the moment it is free. Other processes (workers,
+        the CLI, a milter's counters) still meet at SQLite's own lock."""
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     def dispose(self) -> None:
         self.engine.dispose()

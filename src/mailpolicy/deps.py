@@ -1,13 +1,21 @@
-"""Request dependencies: the session (one transaction per request), operator rules, access."""
+"""Request dependencies: the session (one transaction per request), operator rules, access.
+
+Only work that blocks leaves the event loop. Access and rules are read from memory on the
+loop; an endpoint's database work runs in one transaction in one trip to the thread pool
+(`ReadUnit`, `WriteUnit`), its commit done before the answer is sent. (`SessionDep` and
+`WriteSessionDep` give a sync endpoint its session instead, at the cost of a trip for the
+session's start and end besides the endpoint's own.)"""
 
 # No `from __future__ import annotations`: the dependency built in account_access closes over
 # `needed`, and FastAPI must read its signature as objects.
 
-from collections.abc import Callable, Iterator
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from mailpolicy.auth import PERMISSION_NAMES, AccountContext, Permission, Principal
 from mailpolicy.db import Database
@@ -32,9 +40,36 @@ def write_session(request: Request) -> Iterator[Session]:
     yield from _transaction(request, write=True)
 
 
-def get_rules(request: Request) -> Rules:
+async def get_rules(request: Request) -> Rules:
     rules: Rules = request.app.state.rules
     return rules
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """An endpoint's database work: `await unit(work)` runs `work(session)` in one transaction
+    on a worker thread and hands back what it returned, once committed."""
+
+    database: Database
+    write: bool
+
+    def __call__(self, work: Callable[[Session], T]) -> Awaitable[T]:
+        return run_in_threadpool(self._run, work)
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        with self.database.transaction(write=self.write) as session:
+            return work(session)
+
+
+async def read_unit(request: Request) -> Unit:
+    return Unit(request.app.state.db, write=False)
+
+
+async def write_unit(request: Request) -> Unit:
+    return Unit(request.app.state.db, write=True)
 
 
 # scope="function": the commit runs before the response is sent, so a client that has its 2xx
@@ -42,12 +77,14 @@ def get_rules(request: Request) -> Rules:
 SessionDep = Annotated[Session, Depends(read_session, scope="function")]
 WriteSessionDep = Annotated[Session, Depends(write_session, scope="function")]
 RulesDep = Annotated[Rules, Depends(get_rules)]
+ReadUnit = Annotated[Unit, Depends(read_unit)]
+WriteUnit = Annotated[Unit, Depends(write_unit)]
 
 
-def account_access(needed: Permission) -> Callable[..., AccountContext]:
+def account_access(needed: Permission) -> Callable[..., Awaitable[AccountContext]]:
     """A dependency that admits the caller to the path's account with at least `needed`."""
 
-    def dependency(
+    async def dependency(
         request: Request,
         account_id: Annotated[str, Path(max_length=32, description="Identifier.")],
     ) -> AccountContext:

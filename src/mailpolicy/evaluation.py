@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, Field
+from sqlalchemy.orm import Session
 
-from mailpolicy.deps import ReadAccess, SessionDep
+from mailpolicy.deps import ReadAccess, ReadUnit
 from mailpolicy.engine import AuthResults, DKIMResult, Finding, Message, TLSInfo, evaluate
 from mailpolicy.envelope import Closed, answers, ok, single
 from mailpolicy.schemas import Body
@@ -161,11 +162,15 @@ router = APIRouter(prefix="/accounts/{account_id}/email-security", tags=["evalua
     summary="Evaluate a message against the settings",
     responses=answers(single(VerdictRead), "Per recipient: the verdict and why."),
 )
-def evaluate_message(
-    request: Request, access: ReadAccess, session: SessionDep, body: MessageBody
+async def evaluate_message(
+    request: Request, access: ReadAccess, unit: ReadUnit, body: MessageBody
 ) -> JSONResponse:
     """Decide, per recipient, what the account's settings do to this message, and why."""
     cache: SnapshotCache = request.app.state.snapshots
-    snapshot = cache.get(session, access.account_id)
-    verdict: dict[str, Any] = evaluate(body.to_message(), snapshot).to_dict()
-    return ok(verdict)
+
+    def work(session: Session) -> dict[str, Any]:
+        snapshot = cache.get(session, access.account_id)
+        verdict: dict[str, Any] = evaluate(body.to_message(), snapshot).to_dict()
+        return verdict
+
+    return ok(await unit(work))

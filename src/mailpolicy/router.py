@@ -11,8 +11,9 @@ document describe every answer.
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 from starlette.convertors import Convertor, register_url_convertor
 
 from mailpolicy.audit import Author
@@ -25,7 +26,7 @@ from mailpolicy.crud import (
     run_batch,
     update_entry,
 )
-from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
+from mailpolicy.deps import ReadAccess, ReadUnit, RulesDep, WriteAccess, WriteUnit
 from mailpolicy.envelope import (
     BATCH_ID_HEADER,
     IdResult,
@@ -67,13 +68,19 @@ def make_router(spec: ResourceSpec) -> APIRouter:
         tags=tags,
         responses=answers(listing(spec.read), f"One page of {noun} entries."),
     )
-    def list_(
+    async def list_(
+        request: Request,
         access: ReadAccess,
-        session: SessionDep,
+        unit: ReadUnit,
         query: Annotated[query_model, Query()],  # type: ignore[valid-type]
     ) -> JSONResponse:
-        rows, total = list_entries(session, spec, access.account_id, query)
-        items = [spec.serialize(r) for r in rows]
+        counts = request.app.state.db.counts
+
+        def work(session: Session) -> tuple[list[dict[str, Any]], int]:
+            rows, total = list_entries(session, spec, access.account_id, query, counts)
+            return [spec.serialize(r) for r in rows], total
+
+        items, total = await unit(work)
         return ok_list(items, page=query.page, per_page=query.per_page, total=total)  # type: ignore[attr-defined]
 
     @router.post(
@@ -83,23 +90,28 @@ def make_router(spec: ResourceSpec) -> APIRouter:
         tags=tags,
         responses=answers(entry, f"The {noun} created.", 201),
     )
-    def create(
+    async def create(
         access: WriteAccess,
-        session: WriteSessionDep,
+        unit: WriteUnit,
         rules: RulesDep,
         body: create_body,  # type: ignore[valid-type]
     ) -> JSONResponse:
-        row = create_entry(session, spec, access.account_id, body, rules, Author(access.actor))
-        return ok(spec.serialize(row), status_code=201)
+        def work(session: Session) -> dict[str, Any]:
+            by = Author(access.actor)
+            return spec.serialize(create_entry(session, spec, access.account_id, body, rules, by))
 
-    def batch_(
+        return ok(await unit(work), status_code=201)
+
+    async def batch_(
         access: WriteAccess,
-        session: WriteSessionDep,
+        unit: WriteUnit,
         rules: RulesDep,
         body: batch_body,  # type: ignore[valid-type]
     ) -> JSONResponse:
         by = Author(access.actor).in_batch()
-        result = run_batch(session, spec, access.account_id, body, rules, by)
+        result = await unit(
+            lambda session: run_batch(session, spec, access.account_id, body, rules, by)
+        )
         return ok(result, headers={BATCH_ID_HEADER: str(by.batch_id)})
 
     if spec.batch != "none":
@@ -116,25 +128,35 @@ def make_router(spec: ResourceSpec) -> APIRouter:
         )(batch_)
 
     @router.get(item, summary=summary("get"), tags=tags, responses=answers(entry, f"The {noun}."))
-    def get(
-        access: ReadAccess, session: SessionDep, entry_id: str = _id_path(spec)
+    async def get(
+        access: ReadAccess, unit: ReadUnit, entry_id: str = _id_path(spec)
     ) -> JSONResponse:
-        return ok(spec.serialize(get_entry(session, spec, access.account_id, entry_id)))
+        return ok(
+            await unit(
+                lambda session: spec.serialize(
+                    get_entry(session, spec, access.account_id, entry_id)
+                )
+            )
+        )
 
     @router.patch(
         item, summary=summary("edit"), tags=tags, responses=answers(entry, f"The {noun} as edited.")
     )
-    def edit(
+    async def edit(
         access: WriteAccess,
-        session: WriteSessionDep,
+        unit: WriteUnit,
         rules: RulesDep,
         body: update_body,  # type: ignore[valid-type]
         entry_id: str = _id_path(spec),
     ) -> JSONResponse:
         values = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
         by = Author(access.actor)
-        row = update_entry(session, spec, access.account_id, entry_id, values, rules, by)
-        return ok(spec.serialize(row))
+
+        def work(session: Session) -> dict[str, Any]:
+            row = update_entry(session, spec, access.account_id, entry_id, values, rules, by)
+            return spec.serialize(row)
+
+        return ok(await unit(work))
 
     @router.delete(
         item,
@@ -142,11 +164,14 @@ def make_router(spec: ResourceSpec) -> APIRouter:
         tags=tags,
         responses=answers(single(IdResult), f"The id of the {noun} deleted."),
     )
-    def delete(
-        access: WriteAccess, session: WriteSessionDep, entry_id: str = _id_path(spec)
+    async def delete(
+        access: WriteAccess, unit: WriteUnit, entry_id: str = _id_path(spec)
     ) -> JSONResponse:
         by = Author(access.actor)
-        return ok({"id": delete_entry(session, spec, access.account_id, entry_id, by)})
+        deleted = await unit(
+            lambda session: delete_entry(session, spec, access.account_id, entry_id, by)
+        )
+        return ok({"id": deleted})
 
     return router
 
