@@ -95,6 +95,14 @@ def unavailable_reason(error: BaseException) -> str | None:
     return text[:200] or type(original).__name__
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names (None: in memory, or not SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in {None, "", ":memory:"}:
+        return None
+    return parsed.database
+
+
 def make_engine(url: str, pool: PoolOptions | None = None) -> Engine:
     pool = pool or PoolOptions()
     parsed = make_url(url)
@@ -220,6 +228,12 @@ class Database:
             self.engine.execution_options(**{MODE: WRITE}), expire_on_commit=False
         )
         self._write_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
+        # SQLite answers a read of a few rows by key in microseconds, without waiting for any
+        # lock (WAL), so such reads need not leave the event loop (see `lookup`).
+        self.inline_lookups = self.engine.dialect.name == "sqlite" and sqlite_file(url) is not None
+        self._lookup_connections = threading.local()
+        self._opened: list[Connection] = []
+        self._opened_lock = threading.Lock()
         # Totals of list requests, by settings version (mailpolicy.crud.list_entries).
         self.counts = CountCache()
 
@@ -237,6 +251,31 @@ class Database:
                 session.rollback()
                 raise
 
+    @contextmanager
+    def lookup(self) -> Iterator[Session]:
+        """A read transaction for a lookup by key (a token, an entry): on SQLite, on a connection
+        of its own that only the event loop's thread uses, so the loop never waits for a pooled
+        one and the lookup costs no trip to the thread pool. Call it from the event loop only,
+        and only for reads that touch a few rows through an index. Elsewhere, a pooled read."""
+        if not self.inline_lookups:
+            with self.transaction(write=False) as session:
+                yield session
+            return
+        connection: Connection | None = getattr(self._lookup_connections, "connection", None)
+        if connection is None or connection.invalidated:
+            # One per thread (an event loop's), so that no two loops ever share one.
+            connection = self.engine.execution_options(**{MODE: READ}).connect()
+            self._lookup_connections.connection = connection
+            with self._opened_lock:
+                self._opened.append(connection)
+        with Session(bind=connection, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
     def _writing(self) -> AbstractContextManager[object]:
         """On SQLite, one write transaction of this process at a time. SQLite has one write lock
         for the database; a writer that finds it taken sleeps in growing steps (its busy
@@ -246,4 +285,9 @@ class Database:
         return self._write_lock if self._write_lock is not None else nullcontext()
 
     def dispose(self) -> None:
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            connection.close()
+        self._lookup_connections = threading.local()
         self.engine.dispose()

@@ -2,7 +2,8 @@
 
 Only work that blocks leaves the event loop. Access and rules are read from memory on the
 loop; an endpoint's database work runs in one transaction in one trip to the thread pool
-(`ReadUnit`, `WriteUnit`), its commit done before the answer is sent. (`SessionDep` and
+(`ReadUnit`, `WriteUnit`), its commit done before the answer is sent, or, for a read of one
+entry by its id on SQLite, on the loop itself (`LookupUnit`, see Database.lookup). (`SessionDep` and
 `WriteSessionDep` give a sync endpoint its session instead, at the cost of a trip for the
 session's start and end besides the endpoint's own.)"""
 
@@ -55,9 +56,13 @@ class Unit:
 
     database: Database
     write: bool
+    lookup: bool = False  # a read of a few rows by key: see Database.lookup
 
-    def __call__(self, work: Callable[[Session], T]) -> Awaitable[T]:
-        return run_in_threadpool(self._run, work)
+    async def __call__(self, work: Callable[[Session], T]) -> T:
+        if self.lookup and self.database.inline_lookups:
+            with self.database.lookup() as session:
+                return work(session)
+        return await run_in_threadpool(self._run, work)
 
     def _run(self, work: Callable[[Session], T]) -> T:
         with self.database.transaction(write=self.write) as session:
@@ -72,6 +77,10 @@ async def write_unit(request: Request) -> Unit:
     return Unit(request.app.state.db, write=True)
 
 
+async def lookup_unit(request: Request) -> Unit:
+    return Unit(request.app.state.db, write=False, lookup=True)
+
+
 # scope="function": the commit runs before the response is sent, so a client that has its 2xx
 # can rely on the write being durable, and a failed commit becomes an error, not a lost write.
 SessionDep = Annotated[Session, Depends(read_session, scope="function")]
@@ -79,6 +88,7 @@ WriteSessionDep = Annotated[Session, Depends(write_session, scope="function")]
 RulesDep = Annotated[Rules, Depends(get_rules)]
 ReadUnit = Annotated[Unit, Depends(read_unit)]
 WriteUnit = Annotated[Unit, Depends(write_unit)]
+LookupUnit = Annotated[Unit, Depends(lookup_unit)]
 
 
 def account_access(needed: Permission) -> Callable[..., Awaitable[AccountContext]]:

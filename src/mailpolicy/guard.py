@@ -25,9 +25,9 @@ connection, so the server never reads (or parses) the rest of it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,6 +51,8 @@ from mailpolicy.ratelimit import Decision, RateLimiter
 AUTHENTICATED_PREFIX = "/client/v4/accounts/"
 _PRINCIPAL = "mailpolicy.principal"
 _CLOSE = {"connection": "close"}
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,15 +224,34 @@ class RequestGuard:
 
     async def _authenticate(self, headers: Mapping[str, str]) -> tuple[Principal, Decision | None]:
         require_credentials(headers)  # no credential at all: refused without a database trip
-        return await anyio.to_thread.run_sync(self._lookup, headers)
+        if not self.database.inline_lookups:
+            return await anyio.to_thread.run_sync(self._lookup, headers)
+        # SQLite: the credential is read on the event loop (Database.lookup), and the request
+        # counted from the quota this process holds; only taking more quota (a write) leaves it.
+        principal = self._unavailable_as_503(self._principal, headers)
+        if self.limiter is None:
+            return principal, None
+        decision = self.limiter.admit_held(principal.actor)
+        if decision is None:
+            decision = await anyio.to_thread.run_sync(self._admit, principal)
+        return principal, decision
+
+    def _principal(self, headers: Mapping[str, str]) -> Principal:
+        with self.database.lookup() as session:
+            return authenticate(session, headers)
+
+    def _admit(self, principal: Principal) -> Decision:
+        assert self.limiter is not None
+        return self._unavailable_as_503(self.limiter.admit, principal.actor)
 
     def _lookup(self, headers: Mapping[str, str]) -> tuple[Principal, Decision | None]:
+        principal = self._unavailable_as_503(self._principal, headers)
+        return principal, None if self.limiter is None else self._admit(principal)
+
+    @staticmethod
+    def _unavailable_as_503(call: Callable[[T], R], argument: T) -> R:
         try:
-            with self.database.transaction(write=False) as session:
-                principal = authenticate(session, headers)
-            if self.limiter is None:
-                return principal, None
-            return principal, self.limiter.admit(principal.actor)
+            return call(argument)
         except UNAVAILABLE as exc:
             raise ServiceUnavailable(unavailable_reason(exc) or "unreachable") from None
 

@@ -151,11 +151,29 @@ class RateLimiter:
                 self._take(lease, credential, now, self.limit)
             elif lease.held == 0 and lease.used < self.limit:
                 self._take(lease, credential, now, self.limit - lease.used)
-            reset = math.ceil((lease.ends_ms - now) / 1000)
-            if lease.held == 0:
-                return Decision(False, 0, reset)
-            lease.held -= 1
-            return Decision(True, max(0, self.limit - lease.used + lease.held), reset)
+            return self._spend(lease, now)
+
+    def admit_held(self, credential: str) -> Decision | None:
+        """`admit`, if this process can decide from the quota it holds without waiting: None
+        when deciding needs a database write (a new lease) or another thread holds the lease."""
+        lease = self._leases.get(credential)
+        if lease is None or not lease.lock.acquire(blocking=False):
+            return None
+        try:
+            now = self._now_ms()
+            if now >= lease.ends_ms or (lease.held == 0 and lease.used < self.limit):
+                return None
+            return self._spend(lease, now)
+        finally:
+            lease.lock.release()
+
+    def _spend(self, lease: _Lease, now: int) -> Decision:
+        """One request from the lease held (a refusal if none is left)."""
+        reset = math.ceil((lease.ends_ms - now) / 1000)
+        if lease.held == 0:
+            return Decision(False, 0, reset)
+        lease.held -= 1
+        return Decision(True, max(0, self.limit - lease.used + lease.held), reset)
 
     def headers(self, decision: Decision) -> dict[str, str]:
         """The RateLimit fields (and, for a refusal, Retry-After) of an answer."""

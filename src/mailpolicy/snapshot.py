@@ -109,6 +109,13 @@ class SnapshotCache:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
+    def current(self, session: Session, account_id: str) -> Snapshot | None:
+        """The account's snapshot if the one held is current (no rebuild: never blocks)."""
+        cached = self._cached.get(account_id)
+        if cached is not None and cached.version == settings_version(session, account_id):
+            return cached.snapshot
+        return None
+
     def get(self, session: Session, account_id: str) -> Snapshot:
         version = settings_version(session, account_id)
         cached = self._cached.get(account_id)
