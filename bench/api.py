@@ -625,11 +625,47 @@ def render(report: Report) -> str:
 # ---- the run ---------------------------------------------------------------------------------
 
 
+@contextmanager
+def throwaway_cluster(wanted: bool) -> Iterator[str | None]:
+    """A PostgreSQL cluster of its own (the test suite's, with durable commits: fsync on), its
+    database's URL; removed on the way out. None when not wanted."""
+    if not wanted:
+        yield None
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.support.postgres import Cluster
+
+    cluster = Cluster(fast=False)
+    try:
+        yield cluster.create_database("mailpolicy_bench")
+    finally:
+        cluster.destroy()
+
+
+def _flags(args: argparse.Namespace) -> str:
+    """The options a run was given, as the report names them."""
+    flags = " --quick" if args.quick else ""
+    if args.entries:
+        flags += f" --entries {args.entries}"
+    if args.soak:
+        flags += f" --soak {args.soak:.0f}"
+    if args.database_url:
+        flags += " --database-url postgresql+psycopg://…"
+    if args.postgresql:
+        flags += " --postgresql"
+    return flags
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 entries, short runs")
     parser.add_argument("--entries", type=int, help="entries per resource (100,000)")
     parser.add_argument("--database-url", help="PostgreSQL (emptied first) instead of SQLite")
+    parser.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="a throwaway PostgreSQL cluster (Debian's packages, fsync on) instead of SQLite",
+    )
     parser.add_argument("--seconds", type=float, help="length of each wrk run (5)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument(
@@ -648,9 +684,12 @@ def main() -> None:
     load = os.getloadavg()[0]
     started = time.perf_counter()
 
-    with tempfile.TemporaryDirectory(prefix="mailpolicy-api-bench-") as folder:
+    with (
+        tempfile.TemporaryDirectory(prefix="mailpolicy-api-bench-") as folder,
+        throwaway_cluster(args.postgresql) as cluster_url,
+    ):
         work = Path(folder)
-        url = args.database_url or f"sqlite:///{work / 'mailpolicy.db'}"
+        url = args.database_url or cluster_url or f"sqlite:///{work / 'mailpolicy.db'}"
         if args.database_url:
             empty_database(url)
         print(f"seeding {entries:,} entries per resource ...", flush=True)
@@ -726,13 +765,7 @@ def main() -> None:
                 scaling = (args.workers, one, many)
         database = database_version(url)
 
-    flags = " --quick" if args.quick else ""
-    if args.entries:
-        flags += f" --entries {args.entries}"
-    if args.soak:
-        flags += f" --soak {args.soak:.0f}"
-    if args.database_url:
-        flags += " --database-url postgresql+psycopg://…"
+    flags = _flags(args)
     section = SECTION.format(database=database.split()[0])
     text = render(
         Report(
