@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mailpolicy.accounts import require_account
 from mailpolicy.audit import Author, record
-from mailpolicy.db import Base, UTCDateTime, new_id, utcnow
+from mailpolicy.db import Base, UTCDateTime, fetch_one, new_id, utcnow
 from mailpolicy.errors import Unauthorized
 from mailpolicy.timefmt import iso
 
@@ -174,12 +174,18 @@ def _bearer(session: Session, header: str) -> Principal:
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("The Authorization header must be 'Bearer <API token>'.")
     hashed = digest(secret.strip())
-    token = session.scalar(
-        select(ApiToken).where(ApiToken.secret_hash == hashed, ApiToken.revoked_at.is_(None))
-    )
-    if token is None or not hmac.compare_digest(token.secret_hash, hashed):
+    found = fetch_one(session, _BEARER_QUERY, (hashed,))
+    if found is None or not hmac.compare_digest(found[3], hashed):
         raise Unauthorized("Invalid API token.")
-    return Principal({token.account_id: Permission(token.permission)}, "token", f"token:{token.id}")
+    token_id, account_id, permission, _ = found
+    return Principal({account_id: Permission(permission)}, "token", f"token:{token_id}")
+
+
+# Every request with a token asks this (mailpolicy.db.fetch_one).
+_BEARER_QUERY = (
+    "SELECT id, account_id, permission, secret_hash FROM api_tokens"
+    " WHERE secret_hash = ? AND revoked_at IS NULL"
+)
 
 
 def _legacy(session: Session, email: str | None, key: str | None) -> Principal:

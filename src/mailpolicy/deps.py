@@ -3,9 +3,10 @@
 Only work that blocks leaves the event loop. Access and rules are read from memory on the
 loop; an endpoint's database work runs in one transaction in one trip to the thread pool
 (`ReadUnit`, `WriteUnit`), its commit done before the answer is sent, or, for a read of one
-entry by its id on SQLite, on the loop itself (`LookupUnit`, see Database.lookup). (`SessionDep` and
-`WriteSessionDep` give a sync endpoint its session instead, at the cost of a trip for the
-session's start and end besides the endpoint's own.)"""
+entry by its id on SQLite, on the loop itself (`LookupUnit`, see Database.lookup), as is a
+write of one entry when SQLite's write lock is free (`SmallWriteUnit`, Database.write_here).
+(`SessionDep` and `WriteSessionDep` give a sync endpoint its session instead, at the cost of
+a trip for the session's start and end besides the endpoint's own.)"""
 
 # No `from __future__ import annotations`: the dependency built in account_access closes over
 # `needed`, and FastAPI must read its signature as objects.
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mailpolicy.auth import PERMISSION_NAMES, AccountContext, Permission, Principal
-from mailpolicy.db import Database
+from mailpolicy.db import Busy, Database
 from mailpolicy.errors import Forbidden
 from mailpolicy.guard import principal_of
 from mailpolicy.validation import Rules
@@ -56,12 +57,18 @@ class Unit:
 
     database: Database
     write: bool
-    lookup: bool = False  # a read of a few rows by key: see Database.lookup
+    # A read of a few rows by key (Database.lookup), or a write of one entry
+    # (Database.write_here): on SQLite, run on the event loop when that costs no wait.
+    lookup: bool = False
 
     async def __call__(self, work: Callable[[Session], T]) -> T:
         if self.lookup and self.database.inline_lookups:
-            with self.database.lookup() as session:
-                return work(session)
+            if not self.write:
+                with self.database.lookup() as session:
+                    return work(session)
+            done = self.database.write_here(work)
+            if not isinstance(done, Busy):
+                return done
         return await run_in_threadpool(self._run, work)
 
     def _run(self, work: Callable[[Session], T]) -> T:
@@ -81,6 +88,10 @@ async def lookup_unit(request: Request) -> Unit:
     return Unit(request.app.state.db, write=False, lookup=True)
 
 
+async def small_write_unit(request: Request) -> Unit:
+    return Unit(request.app.state.db, write=True, lookup=True)
+
+
 # scope="function": the commit runs before the response is sent, so a client that has its 2xx
 # can rely on the write being durable, and a failed commit becomes an error, not a lost write.
 SessionDep = Annotated[Session, Depends(read_session, scope="function")]
@@ -89,6 +100,7 @@ RulesDep = Annotated[Rules, Depends(get_rules)]
 ReadUnit = Annotated[Unit, Depends(read_unit)]
 WriteUnit = Annotated[Unit, Depends(write_unit)]
 LookupUnit = Annotated[Unit, Depends(lookup_unit)]
+SmallWriteUnit = Annotated[Unit, Depends(small_write_unit)]
 
 
 def account_access(needed: Permission) -> Callable[..., Awaitable[AccountContext]]:

@@ -32,6 +32,7 @@ from mailpolicy.deps import (
     ReadAccess,
     ReadUnit,
     RulesDep,
+    SmallWriteUnit,
     Unit,
     WriteAccess,
     WriteUnit,
@@ -110,7 +111,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
     )
     async def create(
         access: WriteAccess,
-        unit: WriteUnit,
+        unit: SmallWriteUnit,
         rules: RulesDep,
         body: create_body,  # type: ignore[valid-type]
     ) -> JSONResponse:
@@ -162,7 +163,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
     )
     async def edit(
         access: WriteAccess,
-        unit: WriteUnit,
+        unit: SmallWriteUnit,
         rules: RulesDep,
         body: update_body,  # type: ignore[valid-type]
         entry_id: str = _id_path(spec),
@@ -183,7 +184,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
         responses=answers(single(IdResult), f"The id of the {noun} deleted."),
     )
     async def delete(
-        access: WriteAccess, unit: WriteUnit, entry_id: str = _id_path(spec)
+        access: WriteAccess, unit: SmallWriteUnit, entry_id: str = _id_path(spec)
     ) -> JSONResponse:
         by = Author(access.actor)
         deleted = await unit(
