@@ -1,9 +1,11 @@
 """Settings API throughput: wrk against `mailpolicy serve` holding 100,000 entries per resource.
 
-Run: .venv/bin/python bench/api.py [--quick] [--entries N] [--database-url URL] [--seconds S]
-         [--connections C] [--workers N] [--soak SECONDS] [--profile DIR] [--no-write]
+Run: .venv/bin/python bench/api.py [--quick] [--entries N] [--postgresql | --database-url URL]
+         [--seconds S] [--connections C] [--workers N] [--soak SECONDS] [--profile DIR]
+         [--no-write]
 
-Seeds a fresh database (a SQLite file in a temporary folder, or the PostgreSQL database
+Seeds a fresh database (a SQLite file in a temporary folder; with `--postgresql`, a throwaway
+PostgreSQL cluster from Debian's packages with durable commits; or the PostgreSQL database
 `--database-url postgresql+psycopg://...` names, which is emptied first) with N entries of
 each of the eight settings resources in one account, through the API's own validation and
 normalisers (bench/api_seed.py); checks a sample of them through the API; then starts
@@ -18,7 +20,9 @@ memory is sampled. With `--workers N` (when `mailpolicy serve` has the option) g
 measured again with N workers, for the scaling row. `--profile DIR` records the server with
 py-spy during get-by-id, list page 1, create and evaluate and leaves the flame data in DIR.
 
-Tables go under "## Settings API throughput" in docs/benchmarks.md.
+Rate limiting stays on with a quota no run reaches, so every request pays for its count.
+Tables go under "## Settings API throughput, SQLite" (or ", PostgreSQL") in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations

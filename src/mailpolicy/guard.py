@@ -25,6 +25,8 @@ connection, so the server never reads (or parses) the rest of it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -51,6 +53,7 @@ from mailpolicy.ratelimit import Decision, RateLimiter
 AUTHENTICATED_PREFIX = "/client/v4/accounts/"
 _PRINCIPAL = "mailpolicy.principal"
 _CLOSE = {"connection": "close"}
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -151,6 +154,7 @@ class RequestGuard:
         self.database = database
         self.limits = limits
         self.limiter = limiter
+        self._refills: set[asyncio.Future[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -224,17 +228,37 @@ class RequestGuard:
 
     async def _authenticate(self, headers: Mapping[str, str]) -> tuple[Principal, Decision | None]:
         require_credentials(headers)  # no credential at all: refused without a database trip
+        decision: Decision | None = None
         if not self.database.inline_lookups:
-            return await anyio.to_thread.run_sync(self._lookup, headers)
-        # SQLite: the credential is read on the event loop (Database.lookup), and the request
-        # counted from the quota this process holds; only taking more quota (a write) leaves it.
-        principal = self._unavailable_as_503(self._principal, headers)
-        if self.limiter is None:
-            return principal, None
-        decision = self.limiter.admit_held(principal.actor)
-        if decision is None:
-            decision = await anyio.to_thread.run_sync(self._admit, principal)
+            principal, decision = await anyio.to_thread.run_sync(self._lookup, headers)
+        else:
+            # SQLite: the credential is read on the event loop (Database.lookup), and the
+            # request counted from the quota this process holds; only a lease (a write)
+            # needed right now leaves it.
+            principal = self._unavailable_as_503(self._principal, headers)
+            if self.limiter is not None:
+                decision = self.limiter.admit_held(principal.actor)
+                if decision is None:
+                    decision = await anyio.to_thread.run_sync(self._admit, principal)
+        if self.limiter is not None and self.limiter.claim_refill(principal.actor):
+            self._refill_soon(principal.actor)
         return principal, decision
+
+    def _refill_soon(self, credential: str) -> None:
+        """Take the credential's next lease in the background (RateLimiter.refill)."""
+        future = asyncio.get_running_loop().run_in_executor(None, self._refill, credential)
+        self._refills.add(future)
+        future.add_done_callback(self._refills.discard)
+
+    def _refill(self, credential: str) -> None:
+        assert self.limiter is not None
+        try:
+            self.limiter.refill(credential)
+        except Exception as exc:  # a background task: it reports, it never raises
+            # Nothing is lost: a request that finds no quota held takes a lease itself, and
+            # meets the problem (an outage's 503) then.
+            reason = unavailable_reason(exc) or repr(exc)
+            log.warning("rate limit lease not taken ahead of need: %s", reason)
 
     def _principal(self, headers: Mapping[str, str]) -> Principal:
         with self.database.lookup() as session:
@@ -242,6 +266,9 @@ class RequestGuard:
 
     def _admit(self, principal: Principal) -> Decision:
         assert self.limiter is not None
+        held = self.limiter.admit_held(principal.actor)
+        if held is not None:
+            return held
         return self._unavailable_as_503(self.limiter.admit, principal.actor)
 
     def _lookup(self, headers: Mapping[str, str]) -> tuple[Principal, Decision | None]:

@@ -17,18 +17,19 @@ and, once the quota is used, the `Retry-After` of the 429: waiting that long alw
 worker and every replica draws on the same quota. A process does not write it for every
 request. It reserves a *lease*, a few requests' worth of quota, with one atomic upsert that
 grants `min(lease, limit - used)` (or opens a new window, if the row's has ended), and then
-serves that many requests from memory before it takes another. The row never grants more than
-the limit and no request is served without a grant, so however many processes share it, at
-most `limit` requests are served in a window: the cap is exact. A lease is sized from what the
-previous one saw left: a tenth of it, at most 20 requests, down to a single request near the
-end, so little quota sits unused in one process while another refuses, and each response's
-`remaining` (the count the last lease saw, plus what this process still holds) stays close to
-the truth. A credential that uses all of the default 1,200 costs 93 writes a window: one per
-20 requests for the first 1,000, then leases that shrink to one request. Once a lease leaves
-the count at the limit, the quota is spent until the window ends (a count never goes down
-within one): the process refuses that credential from memory, and a throttled client costs no
-write. Rows of windows that have ended are deleted with a lease, once per window length per
-process.
+serves that many requests from memory before it takes another; once half of a lease is spent,
+the next is taken in the background, so requests rarely wait for the write. The row never
+grants more than the limit and no request is served without a grant, so however many processes
+share it, at most `limit` requests are served in a window: the cap is exact. A lease is sized
+from what the previous one saw left: a tenth of it, at most 20 requests, down to a single
+request near the end, so little quota sits unused in one process while another refuses, and
+each response's `remaining` (the count the last lease saw, plus what this process still holds)
+stays close to the truth. A credential that uses all of the default 1,200 costs 93 writes a
+window: one per 20 requests for the first 1,000, then leases that shrink to one request. Once a
+lease leaves the count at the limit, the quota is spent until the window ends (a count never
+goes down within one): the process refuses that credential from memory, and a throttled client
+costs no write. Rows of windows that have ended are deleted with a lease, once per window
+length per process.
 
 The upsert (`INSERT ... ON CONFLICT DO UPDATE ... RETURNING`) is the same statement on SQLite
 (3.35 and later) and PostgreSQL, in a write transaction: SQLite's write lock, PostgreSQL's row
@@ -94,6 +95,8 @@ class _Lease:
     ends_ms: int = 0  # when the window it belongs to ends; 0: none yet
     held: int = 0  # requests granted and not yet served
     used: int = 0  # the shared count as the latest lease left it (this process's included)
+    size: int = 0  # what the latest lease asked for
+    refilling: bool = False  # the next lease is being taken ahead of need (see refill)
 
 
 def _lease_statement(dialect: str) -> Any:
@@ -196,7 +199,57 @@ class RateLimiter:
     def _now_ms(self) -> int:
         return int(time.time() * 1000)
 
+    def claim_refill(self, credential: str) -> bool:
+        """Whether the caller should take `credential`'s next lease ahead of need (`refill`, off
+        the event loop): when half of the latest lease is spent and none is being taken, so
+        that requests keep being served from memory while the write happens."""
+        lease = self._leases.get(credential)
+        if lease is None or not lease.lock.acquire(blocking=False):
+            return False
+        try:
+            wanted = (
+                not lease.refilling
+                and lease.used < self.limit
+                and lease.held <= lease.size // 2
+                and self._now_ms() < lease.ends_ms
+            )
+            lease.refilling = lease.refilling or wanted
+            return wanted
+        finally:
+            lease.lock.release()
+
+    def refill(self, credential: str) -> None:
+        """Take `credential`'s next lease (after `claim_refill` said so). The write happens with
+        the lease unlocked, so the quota already held is spent meanwhile; what it grants is
+        added to what is held if it belongs to the same window. Blocks: call off the loop."""
+        lease = self._leases[credential]
+        try:
+            with lease.lock:
+                now = self._now_ms()
+                left = self.limit - lease.used
+                if now >= lease.ends_ms or left <= 0:
+                    return
+            used, granted, ends_ms, size = self._grant(credential, now, left)
+            with lease.lock:
+                if ends_ms == lease.ends_ms:
+                    lease.held += granted
+                    lease.used = max(lease.used, used)
+                    lease.size = size
+                elif ends_ms > lease.ends_ms:  # the grant opened the next window
+                    lease.held, lease.used, lease.ends_ms, lease.size = granted, used, ends_ms, size
+        finally:
+            with lease.lock:
+                lease.refilling = False
+
     def _take(self, lease: _Lease, credential: str, now: int, left: int) -> None:
+        used, granted, ends_ms, size = self._grant(credential, now, left)
+        if ends_ms != lease.ends_ms:
+            lease.held = 0  # quota never outlives its window
+        lease.used, lease.ends_ms, lease.size = used, ends_ms, size
+        lease.held += granted
+
+    def _grant(self, credential: str, now: int, left: int) -> tuple[int, int, int, int]:
+        """One lease from the shared count: (count after it, granted, window end, asked)."""
         size = max(1, min(MAX_LEASE, left // LEASE_SHARE))
         with self._lock:
             sweep = now >= self._next_sweep_ms
@@ -213,5 +266,4 @@ class RateLimiter:
             if sweep:
                 session.execute(delete(RateCounter).where(RateCounter.resets_at_ms <= now))
             used, granted, ends_ms = session.execute(self._statement, params).one()
-        lease.used, lease.ends_ms = used, ends_ms
-        lease.held += granted
+        return used, granted, ends_ms, size
