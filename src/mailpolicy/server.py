@@ -17,13 +17,22 @@ envelope, saying why.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
+import os
 import re
 import resource
+import signal
 import socket
+import sys
+import threading
+from multiprocessing.context import SpawnProcess
 from typing import Any
 
 import h11
 import uvicorn
+from uvicorn._subprocess import get_subprocess
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mailpolicy.config import Settings
@@ -33,6 +42,8 @@ from mailpolicy.handlers import render
 # Request line plus headers, up to and including the blank line after them: 16 KiB, as h11's
 # default. Larger is a 400.
 HEAD_LIMIT = 16 * 1024
+# uvicorn's own logger: the supervisor's lines sit with the workers' in the same log.
+log = logging.getLogger("uvicorn.error")
 
 _END_OF_HEAD = re.compile(rb"\n\r?\n")  # as h11 finds it: bare LF line endings are accepted
 _FOLDED_LINE = re.compile(rb"\n[ \t]")
@@ -153,10 +164,10 @@ class GuardedH11Protocol(H11Protocol):
 
 
 def _no_delay(transport: asyncio.BaseTransport) -> None:
-    """Send each answer at once (TCP_NODELAY). asyncio sets it only on sockets it opened as
-    TCP by protocol number; the listening socket `--workers` shares is opened without one, and
-    its connections would hold each answer's last segment back until the client acknowledged
-    the one before: 40 ms of delayed acknowledgement per request."""
+    """Send each answer at once (TCP_NODELAY). asyncio sets it only on sockets opened as TCP by
+    protocol number; on a connection from a listening socket opened without one, each
+    answer's last segment would wait for the client to acknowledge the one before: 40 ms of
+    delayed acknowledgement per request."""
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -199,13 +210,88 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
 
 
 def serve(config: uvicorn.Config) -> None:
-    """Run the server: in this process, or in `config.workers` processes sharing its socket."""
+    """Run the server: in this process, or in `config.workers` worker processes."""
     if config.workers > 1:
-        from uvicorn.supervisors import Multiprocess
-
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Workers(config).run()
     else:
         uvicorn.Server(config).run()
+
+
+def _run_worker(config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+class Workers:
+    """`serve --workers N`: N processes on one port, each with a listening socket of its own.
+
+    The sockets share the port (SO_REUSEPORT), so the kernel spreads new connections over the
+    workers. One socket shared by every worker would not: the first worker to wake accepts
+    every connection waiting, and a client that opens its connections at once (a load
+    balancer's pool, a benchmark) would have one worker serve them all. The sockets are bound
+    here, before any worker starts, so a port in use is an error at once; a worker that dies
+    is replaced on its own socket, so no socket is ever left without a worker.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self.config = config
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        sockets = [self._bind() for _ in range(self.config.workers)]
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: self.stop.set())
+        log.info("Started parent process [%d] with %d workers", os.getpid(), len(sockets))
+        workers = [self._start(sock) for sock in sockets]
+        failed = False
+        try:
+            while not self.stop.wait(0.5):
+                for slot, worker in enumerate(workers):
+                    if worker.is_alive():
+                        continue
+                    if worker.exitcode == STARTUP_FAILURE:
+                        log.error("Worker [%d] could not start; stopping.", worker.pid)
+                        failed = True
+                        self.stop.set()
+                        break
+                    log.warning(
+                        "Worker [%d] died (exit code %s); replacing it", worker.pid, worker.exitcode
+                    )
+                    workers[slot] = self._start(sockets[slot])
+        finally:
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+            for worker in workers:
+                worker.join(self.config.timeout_graceful_shutdown or 30)
+                if worker.is_alive():
+                    worker.kill()
+                    worker.join()
+            for sock in sockets:
+                sock.close()
+            log.info("Stopping parent process [%d]", os.getpid())
+        if failed:
+            sys.exit(STARTUP_FAILURE)
+
+    def _bind(self) -> socket.socket:
+        host = self.config.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((host, self.config.port))
+        except OSError as exc:
+            sock.close()
+            log.error("%s", exc)
+            sys.exit(STARTUP_FAILURE)
+        sock.listen(self.config.backlog)
+        sock.set_inheritable(True)
+        return sock
+
+    def _start(self, sock: socket.socket) -> SpawnProcess:
+        worker = get_subprocess(self.config, functools.partial(_run_worker, self.config), [sock])
+        worker.start()
+        return worker
 
 
 def raise_file_limit() -> int:

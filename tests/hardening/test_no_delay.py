@@ -1,8 +1,9 @@
-"""Answers leave at once on every connection, including those `serve --workers N` accepts.
+"""Answers leave at once on every connection, whatever socket accepted it.
 
-Those arrive on the listening socket the workers share, which is opened without a protocol
-number; asyncio then leaves TCP_NODELAY off, and each answer's last segment waited for the
-client's delayed acknowledgement (40 ms): two workers served a tenth of what one did.
+asyncio sets TCP_NODELAY only on sockets opened as TCP by protocol number. A listening socket
+opened without one (as uvicorn's shared socket for several workers was) leaves it off, and
+each answer's last segment waited for the client's delayed acknowledgement (40 ms): two
+workers served a tenth of what one did. The protocol sets it on every connection.
 """
 
 from __future__ import annotations
