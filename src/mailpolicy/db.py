@@ -200,6 +200,18 @@ def fetch_one(session: Session, sql: str, params: tuple[Any, ...]) -> tuple[Any,
         cursor.close()
 
 
+@contextmanager
+def _committed(session: Session) -> Iterator[Session]:
+    """`session`, committed when the block ends, rolled back if it raises, then closed."""
+    with session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
 class Busy(enum.Enum):
     BUSY = "busy"
 
@@ -268,14 +280,9 @@ class Database:
         """The caller owns the transaction: commit when its block ends, roll back if it raises."""
         with (
             self._writing() if write else nullcontext(),
-            (self.writers if write else self.readers)() as session,
+            _committed((self.writers if write else self.readers)()) as session,
         ):
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+            yield session
 
     @contextmanager
     def lookup(self) -> Iterator[Session]:
@@ -289,13 +296,8 @@ class Database:
             return
         # One per thread (an event loop's), so that no two loops ever share one.
         connection = self._own_connection("reader", READ)
-        with self.readers(bind=connection) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        with _committed(self.readers(bind=connection)) as session:
+            yield session
 
     def write_here(self, work: Callable[[Session], T]) -> T | Busy:
         """Run `work` in a write transaction right here, if that costs no wait: on SQLite, when

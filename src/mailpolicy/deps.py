@@ -2,9 +2,10 @@
 
 Only work that blocks leaves the event loop. Access and rules are read from memory on the
 loop; an endpoint's database work runs in one transaction in one trip to the thread pool
-(`ReadUnit`, `WriteUnit`), its commit done before the answer is sent, or, for a read of one
-entry by its id on SQLite, on the loop itself (`LookupUnit`, see Database.lookup), as is a
-write of one entry when SQLite's write lock is free (`SmallWriteUnit`, Database.write_here).
+(`ReadUnit`, `WriteUnit`), its commit done before the answer is sent. On SQLite, reads of a
+few rows by key (an entry by id, a page near the start of a list) run on the loop itself
+(`LookupUnit`, Database.lookup), and so does a write of one entry when the write lock is
+free (`SmallWriteUnit`, Database.write_here).
 (`SessionDep` and `WriteSessionDep` give a sync endpoint its session instead, at the cost of
 a trip for the session's start and end besides the endpoint's own.)"""
 
@@ -53,7 +54,8 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class Unit:
     """An endpoint's database work: `await unit(work)` runs `work(session)` in one transaction
-    on a worker thread and hands back what it returned, once committed."""
+    and hands back what it returned, once committed: on a worker thread, or (`lookup`, on
+    SQLite) on the event loop when that costs no wait."""
 
     database: Database
     write: bool

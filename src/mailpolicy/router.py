@@ -94,7 +94,8 @@ def make_router(spec: ResourceSpec) -> APIRouter:
             return [spec.serialize(r) for r in rows], total
 
         # A page near the start, without a search, is read through an index in about the
-        # time of a lookup (its total counted once per settings version), so it is one.
+        # time of a lookup, so it is one. Its total is counted once per settings version (the
+        # first list after a write walks the matches, on the loop too).
         near = query.page * query.per_page <= NEAR_ENTRIES  # type: ignore[attr-defined]
         searching = bool(getattr(query, "search", None))
         if near and not searching:
