@@ -63,7 +63,7 @@ CHECKS: dict[str, Any] = {
 DICTIONARIES: dict[str, list[str]] = {
     "addresses": [
         "billing@vendor.example",
-        "ceo@corp.example",
+        "chief@corp.example",
         "Alerts@Mail.Partner.Example",
         "jane.doe+news@xn--bcher-kva.example",
     ],
