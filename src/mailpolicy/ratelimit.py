@@ -65,6 +65,7 @@ from mailpolicy.errors import TooManyRequests
 POLICY_NAME = "default"
 MAX_LEASE = 20  # requests one lease may reserve
 LEASE_SHARE = 10  # a lease reserves at most a tenth of what the window has left
+REFILL_WAIT = 5.0  # seconds a request waits for a lease being taken ahead of need
 
 
 class RateCounter(Base):
@@ -91,7 +92,8 @@ class Decision:
 class _Lease:
     """One credential's quota held by this process."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Guards the fields below; waited on while the next lease is being taken ahead of need.
+    lock: threading.Condition = field(default_factory=lambda: threading.Condition(threading.Lock()))
     ends_ms: int = 0  # when the window it belongs to ends; 0: none yet
     held: int = 0  # requests granted and not yet served
     used: int = 0  # the shared count as the latest lease left it (this process's included)
@@ -148,6 +150,10 @@ class RateLimiter:
         with self._lock:
             lease = self._leases.setdefault(credential, _Lease())
         with lease.lock:
+            # A lease being taken ahead of need may hold this request's quota: wait for it
+            # rather than ask again (the row could have none left but what it grants). The
+            # wait is bounded: a refill that never ran does not hold requests up.
+            lease.lock.wait_for(lambda: not lease.refilling, timeout=REFILL_WAIT)
             now = self._now_ms()
             if now >= lease.ends_ms:
                 lease.held = 0  # quota never outlives its window
@@ -240,6 +246,7 @@ class RateLimiter:
         finally:
             with lease.lock:
                 lease.refilling = False
+                lease.lock.notify_all()
 
     def _take(self, lease: _Lease, credential: str, now: int, left: int) -> None:
         used, granted, ends_ms, size = self._grant(credential, now, left)
