@@ -272,6 +272,7 @@ class Database:
         self._lookup_connections = threading.local()
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()
+        self._on_dispose: list[Callable[[], None]] = []
         # Totals of list requests, by settings version (mailpolicy.crud.list_entries).
         self.counts = CountCache()
 
@@ -353,7 +354,13 @@ class Database:
         the CLI, a milter's counters) still meet at SQLite's own lock."""
         return self._write_lock if self._write_lock is not None else nullcontext()
 
+    def on_dispose(self, call: Callable[[], None]) -> None:
+        """Have `call` run first when the database is disposed (work that must end before)."""
+        self._on_dispose.append(call)
+
     def dispose(self) -> None:
+        for call in self._on_dispose:
+            call()
         with self._opened_lock:
             opened, self._opened = self._opened, []
         for connection in opened:

@@ -144,6 +144,11 @@ class RateLimiter:
         self._leases: dict[str, _Lease] = {}
         self._lock = threading.Lock()
         self._next_sweep_ms = 0
+        # Refills in flight, and whether new ones may start (see close).
+        self._refills = threading.Condition(threading.Lock())
+        self._running = 0
+        self._closed = False
+        database.on_dispose(self.close)
 
     def admit(self, credential: str) -> Decision:
         """Count one request of `credential`; blocks while a lease is taken (call off the loop)."""
@@ -210,7 +215,7 @@ class RateLimiter:
         the event loop): when half of the latest lease is spent and none is being taken, so
         that requests keep being served from memory while the write happens."""
         lease = self._leases.get(credential)
-        if lease is None or not lease.lock.acquire(blocking=False):
+        if self._closed or lease is None or not lease.lock.acquire(blocking=False):
             return False
         try:
             wanted = (
@@ -229,6 +234,11 @@ class RateLimiter:
         the lease unlocked, so the quota already held is spent meanwhile; what it grants is
         added to what is held if it belongs to the same window. Blocks: call off the loop."""
         lease = self._leases[credential]
+        with self._refills:
+            if self._closed:
+                self._refill_done(lease)
+                return
+            self._running += 1
         try:
             with lease.lock:
                 now = self._now_ms()
@@ -244,9 +254,23 @@ class RateLimiter:
                 elif ends_ms > lease.ends_ms:  # the grant opened the next window
                     lease.held, lease.used, lease.ends_ms, lease.size = granted, used, ends_ms, size
         finally:
-            with lease.lock:
-                lease.refilling = False
-                lease.lock.notify_all()
+            self._refill_done(lease)
+            with self._refills:
+                self._running -= 1
+                self._refills.notify_all()
+
+    def close(self, timeout: float = REFILL_WAIT) -> None:
+        """Start no more refills, and wait (up to `timeout`) for those running: before the
+        database is disposed, so none opens a connection after."""
+        with self._refills:
+            self._closed = True
+            self._refills.wait_for(lambda: self._running == 0, timeout=timeout)
+
+    @staticmethod
+    def _refill_done(lease: _Lease) -> None:
+        with lease.lock:
+            lease.refilling = False
+            lease.lock.notify_all()
 
     def _take(self, lease: _Lease, credential: str, now: int, left: int) -> None:
         used, granted, ends_ms, size = self._grant(credential, now, left)
