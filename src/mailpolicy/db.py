@@ -6,6 +6,7 @@ import datetime as dt
 import enum
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -247,6 +248,24 @@ class CountCache:
                 self._totals[key] = (version, total)
 
 
+class _Held:
+    """A thread's own connection, kept in a `threading.local`: when the thread ends the local
+    lets go of it, and the connection is closed (back to the pool)."""
+
+    def __init__(
+        self, connection: Connection, opened: list[Connection], lock: threading.Lock
+    ) -> None:
+        self.connection = connection
+        weakref.finalize(self, _let_go, connection, opened, lock).atexit = False
+
+
+def _let_go(connection: Connection, opened: list[Connection], lock: threading.Lock) -> None:
+    with lock:
+        if connection in opened:
+            opened.remove(connection)
+    connection.close()
+
+
 class Database:
     """One engine and its session factories, owned by the application."""
 
@@ -333,17 +352,20 @@ class Database:
             lock.release()
 
     def _own_connection(self, role: str, mode: str) -> Connection:
-        """This thread's own connection for `role`, outside the pool's rotation."""
-        connection: Connection | None = getattr(self._lookup_connections, role, None)
-        if connection is None or connection.invalidated:
-            connection = self.engine.execution_options(**{MODE: mode}).connect()
-            if mode == WRITE:
-                # Never wait for the write lock here: the caller goes elsewhere instead.
-                connection.exec_driver_sql("PRAGMA busy_timeout=0")
-                connection.commit()
-            setattr(self._lookup_connections, role, connection)
-            with self._opened_lock:
-                self._opened.append(connection)
+        """This thread's own connection for `role`, outside the pool's rotation. It goes back
+        to the pool when the thread ends (a test client without a `with` block, for one, runs
+        each request on an event loop of its own, in a thread of its own)."""
+        held: _Held | None = getattr(self._lookup_connections, role, None)
+        if held is not None and not held.connection.invalidated:
+            return held.connection
+        connection = self.engine.execution_options(**{MODE: mode}).connect()
+        if mode == WRITE:
+            # Never wait for the write lock here: the caller goes elsewhere instead.
+            connection.exec_driver_sql("PRAGMA busy_timeout=0")
+            connection.commit()
+        setattr(self._lookup_connections, role, _Held(connection, self._opened, self._opened_lock))
+        with self._opened_lock:
+            self._opened.append(connection)
         return connection
 
     def _writing(self) -> AbstractContextManager[object]:

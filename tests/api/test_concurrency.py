@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
@@ -191,3 +192,30 @@ def test_identical_concurrent_creates_make_one_entry(
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = sorted(pool.map(create, range(8)))
     assert statuses == [201] + [409] * 7
+
+
+def test_event_loops_that_come_and_go_give_their_connections_back(
+    app: FastAPI, tenant: Tenant
+) -> None:
+    """A test client used without a `with` block runs every request on an event loop of its own,
+    in a thread of its own. Lookups and small writes hold a connection per event-loop thread;
+    when that thread ends the connection goes back, so the pool (5 + 10 here) never runs dry."""
+    client = TestClient(app)
+    url = tenant.url("block_senders")
+    created = client.post(
+        url,
+        headers=tenant.write,
+        json={"is_regex": False, "pattern": "first@example.com", "pattern_type": "EMAIL"},
+    )
+    assert created.status_code == 201, created.text
+    entry = created.json()["result"]["id"]
+    statuses = []
+    for i in range(40):
+        statuses.append(client.get(f"{url}/{entry}", headers=tenant.read).status_code)
+        edited = client.patch(
+            f"{url}/{entry}", headers=tenant.write, json={"comments": f"edit {i}"}
+        )
+        statuses.append(edited.status_code)
+    assert statuses == [200] * 80
+    final = client.get(f"{url}/{entry}", headers=tenant.read).json()["result"]
+    assert final["comments"] == "edit 39"

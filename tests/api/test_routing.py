@@ -3,9 +3,16 @@ header, both in the failure envelope."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+import pydantic
 import pytest
 from fastapi.testclient import TestClient
 
+from mailpolicy.app import create_app
+from mailpolicy.config import Settings
+from mailpolicy.handlers import CANDIDATE_METHODS
 from tests.api.test_contract import RESOURCES, Resource
 from tests.conftest import Tenant, assert_error
 
@@ -119,3 +126,41 @@ def test_an_id_that_only_starts_with_batch_is_an_entry_id(
     assert_error(response, 404, contains="with id batch2")
     response = client.get(tenant.url("domains", "batch", "verification"), headers=tenant.write)
     assert_error(response, 404, contains="with id batch")
+
+
+def test_every_route_is_built_before_the_first_request(
+    settings: Settings,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Route parameter handling is built with the application, not lazily on a first request:
+    FastAPI's lazy build silences a pydantic warning through `warnings.catch_warnings()`, which
+    is not thread-safe, so two applications of one process answering their first requests at
+    once could turn that warning into a 500."""
+    describing = create_app(settings)
+    document = TestClient(describing).get("/client/v4/openapi.json").json()
+    describing.state.db.dispose()
+    app = create_app(settings)
+    request.addfinalizer(app.state.db.dispose)
+    built: list[object] = []
+    original = pydantic.TypeAdapter.__init__
+
+    def counting(self: pydantic.TypeAdapter[object], *args: Any, **kwargs: Any) -> None:
+        built.append(args[0] if args else kwargs.get("type"))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pydantic.TypeAdapter, "__init__", counting)
+    client = TestClient(app)
+    answered = 0
+    for path, operations in document["paths"].items():
+        url = "/client/v4" + path.replace("{account_id}", tenant.id)
+        url = re.sub(r"\{[a-z_]+\}", ID, url)
+        for method in operations:
+            if method.upper() not in CANDIDATE_METHODS:
+                continue
+            response = client.request(method.upper(), url, headers=tenant.write, json={})
+            assert response.status_code < 500, (method, url, response.text)
+            answered += 1
+    assert answered >= 50
+    assert built == []
