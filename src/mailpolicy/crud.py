@@ -213,23 +213,32 @@ def _contains(
 _PAGING = {"page", "per_page", "order", "direction"}
 
 
+class NotCounted(Exception):
+    """A list's total is not known yet for this settings version, and counting was not allowed
+    where the list was asked (see `list_entries`)."""
+
+
 def list_entries(
     session: Session,
     spec: ResourceSpec,
     account_id: str,
     query: ListQuery,
     counts: CountCache | None = None,
+    *,
+    may_count: bool = True,
 ) -> tuple[list[Row], int]:
     """One page of the account's entries matching `query`, and how many match in all.
 
     With `counts`, a total is counted once per settings version (see CountCache): counting
-    walks every match, where a page reads a few rows through an index."""
+    walks every match, where a page reads a few rows through an index. Without `may_count`,
+    a total not known yet raises NotCounted instead: the event loop must not walk 100,000
+    matches while every other request waits."""
     model = spec.model
     conditions: list[ColumnElement[bool]] = [model.account_id == account_id, *spec.filters(query)]
     if isinstance(query, SearchableListQuery) and query.search and spec.search:
         needle = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(or_(*(_contains(session, c, f"%{needle}%") for c in spec.search)))
-    total = _total(session, spec, account_id, query, conditions, counts)
+    total = _total(session, spec, account_id, query, conditions, counts, may_count)
     offset = (query.page - 1) * query.per_page
     if offset >= total:
         # Past the end: nothing to fetch, and a huge page must not reach the database as an
@@ -260,6 +269,7 @@ def _total(
     query: ListQuery,
     conditions: list[ColumnElement[bool]],
     counts: CountCache | None,
+    may_count: bool = True,
 ) -> int:
     def count() -> int:
         return session.scalar(select(func.count()).select_from(spec.model).where(*conditions)) or 0
@@ -272,6 +282,8 @@ def _total(
     key = (spec.path, account_id, filters)
     total = counts.get(key, version)
     if total is None:
+        if not may_count:
+            raise NotCounted
         total = count()
         counts.put(key, version, total)
     return total

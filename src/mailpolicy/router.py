@@ -18,6 +18,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from mailpolicy.audit import Author
 from mailpolicy.crud import (
+    NotCounted,
     ResourceSpec,
     create_entry,
     delete_entry,
@@ -33,7 +34,6 @@ from mailpolicy.deps import (
     ReadUnit,
     RulesDep,
     SmallWriteUnit,
-    Unit,
     WriteAccess,
     WriteUnit,
 )
@@ -89,18 +89,25 @@ def make_router(spec: ResourceSpec) -> APIRouter:
     ) -> JSONResponse:
         database: Database = request.app.state.db
 
-        def work(session: Session) -> tuple[list[dict[str, Any]], int]:
-            rows, total = list_entries(session, spec, access.account_id, query, database.counts)
+        def work(session: Session, may_count: bool = True) -> tuple[list[dict[str, Any]], int]:
+            rows, total = list_entries(
+                session, spec, access.account_id, query, database.counts, may_count=may_count
+            )
             return [spec.serialize(r) for r in rows], total
 
         # A page near the start, without a search, is read through an index in about the
-        # time of a lookup, so it is one. Its total is counted once per settings version (the
-        # first list after a write walks the matches, on the loop too).
+        # time of a lookup, so it is one, once its total is known: the total is counted once
+        # per settings version, in the thread pool (counting walks every match).
         near = query.page * query.per_page <= NEAR_ENTRIES  # type: ignore[attr-defined]
         searching = bool(getattr(query, "search", None))
-        if near and not searching:
-            unit = Unit(database, write=False, lookup=True)
-        items, total = await unit(work)
+        if near and not searching and database.inline_lookups:
+            try:
+                with database.lookup() as session:
+                    items, total = work(session, may_count=False)
+            except NotCounted:
+                items, total = await unit(work)
+        else:
+            items, total = await unit(work)
         return ok_list(items, page=query.page, per_page=query.per_page, total=total)  # type: ignore[attr-defined]
 
     @router.post(

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
+from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+
 from mailpolicy.crud import FEW_MATCHES
 from tests.conftest import Api
 
@@ -45,3 +51,38 @@ def test_filtered_lists_page_the_same_above_and_below_the_threshold(api: Api) ->
         assert len(seen) == expected
         assert len(set(seen)) == expected
         assert seen == sorted(seen, reverse=True)
+
+
+def test_a_total_is_counted_in_the_thread_pool_and_once_per_change(app: FastAPI, api: Api) -> None:
+    """Counting a list's total walks every match: it runs once per settings version, and in
+    the thread pool, never on the event loop, where every other request would wait for it.
+    Pages whose total is known are read where they were asked (on SQLite, the loop)."""
+    for i in range(3):
+        api.create("block_senders", _blocked(i, "DOMAIN"))
+    counted: list[int] = []
+    paged: list[int] = []
+
+    def record(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+        if "block_senders" not in statement:
+            return
+        if "count(" in statement.lower():
+            counted.append(threading.get_ident())
+        elif "LIMIT" in statement:
+            paged.append(threading.get_ident())
+
+    engine = app.state.db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        totals = [api.get("block_senders").json()["result_info"]["total_count"] for _ in range(3)]
+        api.create("block_senders", _blocked(3, "DOMAIN"))
+        totals += [api.get("block_senders").json()["result_info"]["total_count"] for _ in range(2)]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert totals == [3, 3, 3, 4, 4]
+    assert len(counted) == 2  # once for each settings version
+    assert len(paged) == 5
+    if app.state.db.inline_lookups:
+        # The lists whose total was known (the 2nd, 3rd and 5th) were read on the loop's thread.
+        loop_thread = paged[1]
+        assert paged[2] == paged[4] == loop_thread
+        assert loop_thread not in counted
