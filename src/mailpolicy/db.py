@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import datetime as dt
 import enum
 import threading
 import uuid
 import weakref
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,8 +295,11 @@ class Database:
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()
         self._on_dispose: list[Callable[[], None]] = []
-        # Totals of list requests, by settings version (mailpolicy.crud.list_entries).
+        # Totals of list requests, by settings version (mailpolicy.crud.list_entries), counted
+        # on a thread of their own (`counting`).
         self.counts = CountCache()
+        self._counter: ThreadPoolExecutor | None = None
+        self._counter_lock = threading.Lock()
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
@@ -351,6 +357,28 @@ class Database:
         finally:
             lock.release()
 
+    async def counting(self, work: Callable[[Session], T]) -> T:
+        """Run `work` in a read transaction on the thread that counts list totals.
+
+        A total not known yet for a settings version is counted by walking every match (about
+        10 ms for 100,000): not on the event loop, where every request would wait for it, and
+        always on this one thread rather than on any of the thread pool's. glibc gives threads
+        that allocate memory arenas of their own, and SQLite's page cache refilled from a
+        changing set of threads grew the server by about 20 MB a minute under a steady mixed
+        load; on one thread it stays flat. Lists that arrive together after a write queue here,
+        and all but the first find their total counted."""
+        with self._counter_lock:
+            if self._counter is None:
+                self._counter = ThreadPoolExecutor(1, thread_name_prefix="mailpolicy-counts")
+            counter = self._counter
+        context = contextvars.copy_context()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(counter, context.run, self._read, work)
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        with self.transaction(write=False) as session:
+            return work(session)
+
     def _own_connection(self, role: str, mode: str) -> Connection:
         """This thread's own connection for `role`, outside the pool's rotation. It goes back
         to the pool when the thread ends (a test client without a `with` block, for one, runs
@@ -383,6 +411,10 @@ class Database:
     def dispose(self) -> None:
         for call in self._on_dispose:
             call()
+        with self._counter_lock:
+            counter, self._counter = self._counter, None
+        if counter is not None:
+            counter.shutdown(wait=True)
         with self._opened_lock:
             opened, self._opened = self._opened, []
         for connection in opened:

@@ -97,7 +97,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
 
         # A page near the start, without a search, is read through an index in about the
         # time of a lookup, so it is one, once its total is known: the total is counted once
-        # per settings version, in the thread pool (counting walks every match).
+        # per settings version, on the thread that counts (Database.counting).
         near = query.page * query.per_page <= NEAR_ENTRIES  # type: ignore[attr-defined]
         searching = bool(getattr(query, "search", None))
         if near and not searching and database.inline_lookups:
@@ -105,7 +105,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
                 with database.lookup() as session:
                     items, total = work(session, may_count=False)
             except NotCounted:
-                items, total = await unit(work)
+                items, total = await database.counting(work)
         else:
             items, total = await unit(work)
         return ok_list(items, page=query.page, per_page=query.per_page, total=total)  # type: ignore[attr-defined]

@@ -53,13 +53,15 @@ def test_filtered_lists_page_the_same_above_and_below_the_threshold(api: Api) ->
         assert seen == sorted(seen, reverse=True)
 
 
-def test_a_total_is_counted_in_the_thread_pool_and_once_per_change(app: FastAPI, api: Api) -> None:
-    """Counting a list's total walks every match: it runs once per settings version, and in
-    the thread pool, never on the event loop, where every other request would wait for it.
-    Pages whose total is known are read where they were asked (on SQLite, the loop)."""
+def test_a_total_is_counted_off_the_event_loop_and_once_per_change(app: FastAPI, api: Api) -> None:
+    """Counting a list's total walks every match: it runs once per settings version, never on
+    the event loop, where every other request would wait for it, and (on SQLite) always on the
+    one thread that counts. Pages whose total is known are read where they were asked (on
+    SQLite, the loop)."""
     for i in range(3):
         api.create("block_senders", _blocked(i, "DOMAIN"))
     counted: list[int] = []
+    counters: set[str] = set()
     paged: list[int] = []
 
     def record(_conn: Connection, _cursor: object, statement: str, *_: object) -> None:
@@ -67,6 +69,7 @@ def test_a_total_is_counted_in_the_thread_pool_and_once_per_change(app: FastAPI,
             return
         if "count(" in statement.lower():
             counted.append(threading.get_ident())
+            counters.add(threading.current_thread().name)
         elif "LIMIT" in statement:
             paged.append(threading.get_ident())
 
@@ -86,3 +89,5 @@ def test_a_total_is_counted_in_the_thread_pool_and_once_per_change(app: FastAPI,
         loop_thread = paged[1]
         assert paged[2] == paged[4] == loop_thread
         assert loop_thread not in counted
+        assert len(counters) == 1
+        assert counters.pop().startswith("mailpolicy-counts")
