@@ -519,7 +519,7 @@ def render(report: Report) -> str:
         f"Server: `mailpolicy serve` on that database, one worker, default settings"
         f" (log level {report.log_level}) but the background DNS verifier off. Floor: a bare"
         " `async` route mounted at /client/v4 on the same stack (uvicorn with"
-        " `mailpolicy.server.server_config`, the same protocol class and middleware) answering"
+        " `mailpolicy.api.server.server_config`, the same protocol class and middleware) answering"
         f" a constant JSON body of {report.answer_bytes:,} bytes, the size of a get-by-id answer."
         f" Each row is wrk for {report.seconds:.0f} s with {report.connections} connections"
         " (one thread, keep-alive, every request authenticated with a Write token), taken"

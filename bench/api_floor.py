@@ -4,8 +4,8 @@ Run: .venv/bin/python bench/api_floor.py --port PORT --bytes N [--log-level LEVE
 
 One constant JSON body of exactly N bytes (bench/api.py passes the size of a get-by-id
 answer), from a route mounted at /client/v4 as the API is, behind the same middleware
-(mailpolicy.guard's RequestGuard outside, the JSON relabelling inside), with the same error
-handlers, served by uvicorn with `mailpolicy.server.server_config`: the same protocol class,
+(mailpolicy.api.guard's RequestGuard outside, the JSON relabelling inside), with the same error
+handlers, served by uvicorn with `mailpolicy.api.server.server_config`: the same protocol class,
 deadlines and log level as `mailpolicy serve`. The route is public, so the guard passes it
 through without a database trip, and it is `async`: no thread-pool hop either.
 """
@@ -21,12 +21,12 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from mailpolicy.api.errors import install
+from mailpolicy.api.guard import Limits, RequestGuard
+from mailpolicy.api.server import raise_file_limit, server_config
 from mailpolicy.app import API_PREFIX, JsonBodies
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
-from mailpolicy.guard import Limits, RequestGuard
-from mailpolicy.handlers import install
-from mailpolicy.server import raise_file_limit, server_config
 
 FLOOR_PATH = "/floor"
 

@@ -26,11 +26,11 @@ from typing import Any, cast
 from sqlalchemy import Table, insert, inspect, update
 
 from mailpolicy import migrate
-from mailpolicy.accounts import Account as AccountRow
-from mailpolicy.accounts import create_account
-from mailpolicy.audit import CLI
-from mailpolicy.auth import Permission, create_token
-from mailpolicy.crud import ResourceSpec, dedupe_key
+from mailpolicy.access.accounts import Account as AccountRow
+from mailpolicy.access.accounts import create_account
+from mailpolicy.access.credentials import Permission, create_token
+from mailpolicy.audit.events import CLI
+from mailpolicy.config import Rules
 from mailpolicy.db import Database
 from mailpolicy.resources import (
     REGISTRY,
@@ -43,7 +43,7 @@ from mailpolicy.resources import (
     trusted_domains,
     url_ignore_patterns,
 )
-from mailpolicy.validation import Rules
+from mailpolicy.resources.crud import ResourceSpec, dedupe_key
 
 Body = dict[str, Any]
 CHUNK = 5_000

@@ -39,14 +39,14 @@ from sqlalchemy import Connection, Engine, Table, event, func, insert, select
 from sqlalchemy.orm import Session
 
 from mailpolicy import migrate
-from mailpolicy.accounts import Account, create_account
+from mailpolicy.access.accounts import Account, create_account
+from mailpolicy.access.credentials import Permission, create_token
 from mailpolicy.app import create_app
-from mailpolicy.audit import CLI
-from mailpolicy.auth import Permission, create_token
+from mailpolicy.audit.events import CLI
 from mailpolicy.config import Settings
-from mailpolicy.crud import FEW_MATCHES, ResourceSpec, dedupe_key
 from mailpolicy.db import Database, make_engine
 from mailpolicy.resources import allow_policies, block_senders, domains
+from mailpolicy.resources.crud import FEW_MATCHES, ResourceSpec, dedupe_key
 
 # Run as `python bench/<name>.py`: this folder is on sys.path.
 from report import DOCS, cpu_model, write_section

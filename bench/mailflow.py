@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT))
 from tests.mailflow.postfix import Postfix, free_port, wait_for  # noqa: E402
 
 from mailpolicy import migrate  # noqa: E402
-from mailpolicy.accounts import create_account  # noqa: E402
-from mailpolicy.auth import Permission, create_token  # noqa: E402
+from mailpolicy.access.accounts import create_account  # noqa: E402
+from mailpolicy.access.credentials import Permission, create_token  # noqa: E402
 
 SECTION = "## Mail flow"
 BLOCKED = 10_000
@@ -58,7 +58,7 @@ def prepare_database(url: str) -> None:
     from fastapi.testclient import TestClient
 
     from mailpolicy.app import create_app
-    from mailpolicy.audit import CLI
+    from mailpolicy.audit.events import CLI
     from mailpolicy.config import Settings
     from mailpolicy.resources.domains import activate
 

@@ -19,13 +19,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mailpolicy import migrate
-from mailpolicy.accounts import create_account
+from mailpolicy.access.accounts import create_account
+from mailpolicy.access.credentials import Permission, create_key, create_token
+from mailpolicy.api.server import server_config
 from mailpolicy.app import create_app
-from mailpolicy.audit import CLI
-from mailpolicy.auth import Permission, create_key, create_token
+from mailpolicy.audit.events import CLI
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
-from mailpolicy.server import server_config
 from tests.support.databases import Databases
 from tests.support.databases import kind as database_kind
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from mailpolicy.audit import AuditEvent
+from mailpolicy.audit.events import AuditEvent
 from mailpolicy.db import Database
 from tests.conftest import Tenant
 

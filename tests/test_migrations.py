@@ -13,12 +13,12 @@ from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, inspect
 
-import mailpolicy.accounts
-import mailpolicy.audit
-import mailpolicy.auth
-import mailpolicy.ratelimit
+import mailpolicy.access.accounts
+import mailpolicy.access.credentials
+import mailpolicy.access.ratelimit
+import mailpolicy.audit.events
 import mailpolicy.resources  # registers every table on the metadata
-import mailpolicy.stats
+import mailpolicy.stats.hits
 from mailpolicy import migrate
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
@@ -146,9 +146,12 @@ def test_data_survives_a_no_op_upgrade(url: str) -> None:
     application = create_app(settings)
     database: Database = application.state.db
     with database.transaction() as session:
-        account = mailpolicy.accounts.create_account(session, "kept")
-        _, secret = mailpolicy.auth.create_token(
-            session, account.id, mailpolicy.auth.Permission.WRITE, by=mailpolicy.audit.CLI
+        account = mailpolicy.access.accounts.create_account(session, "kept")
+        _, secret = mailpolicy.access.credentials.create_token(
+            session,
+            account.id,
+            mailpolicy.access.credentials.Permission.WRITE,
+            by=mailpolicy.audit.events.CLI,
         )
     headers = {"Authorization": f"Bearer {secret}"}
     path = f"/client/v4/accounts/{account.id}/email-security/settings/block_senders"
@@ -220,8 +223,11 @@ def test_duplicate_keys_are_recomputed_and_old_twins_kept(url: str, engine: Engi
     application = create_app(Settings(database_url=url))
     database: Database = application.state.db
     with database.transaction() as session:
-        _, secret = mailpolicy.auth.create_token(
-            session, "a", mailpolicy.auth.Permission.WRITE, by=mailpolicy.audit.CLI
+        _, secret = mailpolicy.access.credentials.create_token(
+            session,
+            "a",
+            mailpolicy.access.credentials.Permission.WRITE,
+            by=mailpolicy.audit.events.CLI,
         )
     path = "/client/v4/accounts/a/email-security/settings/block_senders"
     headers = {"Authorization": f"Bearer {secret}"}

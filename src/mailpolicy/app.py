@@ -9,15 +9,20 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mailpolicy import __version__, evaluation, handlers, history, openapi, reports
-from mailpolicy.config import Settings
+from mailpolicy import __version__
+from mailpolicy.access.ratelimit import RateLimiter
+from mailpolicy.api import openapi
+from mailpolicy.api.errors import install as install_error_handlers
+from mailpolicy.api.guard import Limits, RequestGuard
+from mailpolicy.api.routing import prepare_routes
+from mailpolicy.audit import endpoints as audit_endpoints
+from mailpolicy.config import Rules, Settings
 from mailpolicy.db import Database
-from mailpolicy.guard import Limits, RequestGuard
-from mailpolicy.ratelimit import RateLimiter
+from mailpolicy.evaluation import endpoints as evaluation_endpoints
+from mailpolicy.evaluation.snapshots import SnapshotCache
 from mailpolicy.resources import REGISTRY
-from mailpolicy.router import make_router
-from mailpolicy.snapshot import SnapshotCache
-from mailpolicy.validation import Rules
+from mailpolicy.resources.router import make_router
+from mailpolicy.stats import endpoints as stats_endpoints
 
 API_PREFIX = "/client/v4"
 
@@ -57,14 +62,14 @@ def create_api(database: Database, rules: Rules) -> FastAPI:
     api.state.rules = rules
     api.state.snapshots = SnapshotCache()
     api.add_middleware(JsonBodies)
-    handlers.install(api)
+    install_error_handlers(api)
     for spec, extra in REGISTRY:
         if extra is not None:
             api.include_router(extra)
         api.include_router(make_router(spec))
-    api.include_router(evaluation.router)
-    api.include_router(reports.router)
-    api.include_router(history.router)
+    api.include_router(evaluation_endpoints.router)
+    api.include_router(stats_endpoints.router)
+    api.include_router(audit_endpoints.router)
     openapi.install(api)
     return api
 
@@ -91,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = database
     app.state.rules = rules
     app.state.settings = settings
-    handlers.install(app)
+    install_error_handlers(app)
     limiter = None
     if settings.rate_limit:
         limiter = RateLimiter(database, settings.rate_limit, settings.rate_limit_window_seconds)
@@ -107,27 +112,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     app.mount(API_PREFIX, create_api(database, rules))
-    _prepare_routes(app)
+    prepare_routes(app, f"{API_PREFIX}/accounts/-/email-security/-/-/-/-")
     return app
-
-
-# No route serves this path, so matching it visits every route of every router.
-_UNSERVED = {
-    "type": "http",
-    "method": "GET",
-    "path": f"{API_PREFIX}/accounts/-/email-security/-/-/-/-",
-    "root_path": "",
-    "headers": [],
-    "query_string": b"",
-}
-
-
-def _prepare_routes(app: FastAPI) -> None:
-    """Build every route's parameter handling now rather than on the first request it sees.
-
-    FastAPI builds it lazily, on the first match, silencing a pydantic warning with
-    `warnings.catch_warnings()`, which is not thread-safe: two applications of one process
-    answering their first requests at once could let the warning escape as an error (a 500).
-    Building here also spares the first request the ~50 ms the routes take to build.
-    """
-    handlers.serves(app.routes, dict(_UNSERVED))

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mailpolicy.db import PoolOptions
-
 DEFAULT_DATABASE_PATH = Path("var") / "mailpolicy.db"
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """How many connections a process keeps, and how long anything may wait for the database."""
+
+    size: int = 10
+    overflow: int = 10
+    # Seconds to connect, and to wait for a pooled connection, before giving up (a 503).
+    timeout: float = 5.0
+    # PostgreSQL: the longest a statement (a lock wait included) may run.
+    statement_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Operator choices that change what validation admits."""
+
+    allow_private_ips: bool = False
 
 
 def parse_resolvers(text: str) -> list[tuple[str, int]]:

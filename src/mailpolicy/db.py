@@ -9,10 +9,9 @@ import enum
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +20,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from mailpolicy.config import PoolOptions
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -71,18 +72,6 @@ class Entity(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-@dataclass(frozen=True)
-class PoolOptions:
-    """How many connections a process keeps, and how long anything may wait for the database."""
-
-    size: int = 10
-    overflow: int = 10
-    # Seconds to connect, and to wait for a pooled connection, before giving up (a 503).
-    timeout: float = 5.0
-    # PostgreSQL: the longest a statement (a lock wait included) may run.
-    statement_timeout: float = 30.0
 
 
 # Errors that say the database cannot be used right now, rather than that a request is wrong:
@@ -224,33 +213,6 @@ BUSY = Busy.BUSY
 T = TypeVar("T")
 
 
-class CountCache:
-    """How many entries matched a list's filters, as of an account's settings version.
-
-    Every write that adds, removes or changes a settings entry bumps its account's version in
-    its own transaction, so a total counted at version V is the total of every transaction
-    that reads V: a list reads the version in the transaction that reads its page, and counts
-    only what it has not counted at that version. Only the latest version of each list is
-    kept, and at most `size` lists (then the cache starts over)."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._totals: dict[Hashable, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, version: int) -> int | None:
-        found = self._totals.get(key)
-        return found[1] if found is not None and found[0] == version else None
-
-    def put(self, key: Hashable, version: int, total: int) -> None:
-        with self._lock:
-            if len(self._totals) >= self.size and key not in self._totals:
-                self._totals.clear()
-            current = self._totals.get(key)
-            if current is None or current[0] <= version:
-                self._totals[key] = (version, total)
-
-
 class _Held:
     """A thread's own connection, kept in a `threading.local`: when the thread ends the local
     lets go of it, and the connection is closed (back to the pool)."""
@@ -295,9 +257,6 @@ class Database:
         self._opened: list[Connection] = []
         self._opened_lock = threading.Lock()
         self._on_dispose: list[Callable[[], None]] = []
-        # Totals of list requests, by settings version (mailpolicy.crud.list_entries), counted
-        # on a thread of their own (`counting`).
-        self.counts = CountCache()
         self._counter: ThreadPoolExecutor | None = None
         self._counter_lock = threading.Lock()
 

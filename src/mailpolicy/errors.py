@@ -111,7 +111,7 @@ class ServiceUnavailable(ApiError):
 
 
 class TooManyRequests(ApiError):
-    """The credential used its quota for the current window (mailpolicy.ratelimit)."""
+    """The credential used its quota for the current window (mailpolicy.access.ratelimit)."""
 
     status = 429
 

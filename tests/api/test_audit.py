@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from mailpolicy.audit import CLI, AuditEvent
-from mailpolicy.auth import ApiKey, ApiToken, digest, revoke
+from mailpolicy.access.credentials import ApiKey, ApiToken, digest, revoke
+from mailpolicy.audit.events import CLI, AuditEvent
 from mailpolicy.db import Database
 from mailpolicy.resources.domains import activate
 from tests.api.test_batch import batch, put_item

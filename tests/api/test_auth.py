@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from mailpolicy.audit import CLI
-from mailpolicy.auth import ApiKey, ApiToken, digest
+from mailpolicy.access.credentials import ApiKey, ApiToken, digest
+from mailpolicy.audit.events import CLI
 from mailpolicy.db import utcnow
 from mailpolicy.resources.domains import activate
 from tests.api.test_contract import RESOURCES, Entry, Resource, params

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from mailpolicy.audit import CLI
+from mailpolicy.audit.events import CLI
 from mailpolicy.resources.domains import activate
 from tests.api.test_contract import INTEGRATION_A, domain_body
 from tests.conftest import Api, assert_error

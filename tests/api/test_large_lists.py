@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
-from mailpolicy.crud import FEW_MATCHES
+from mailpolicy.resources.crud import FEW_MATCHES
 from tests.conftest import Api
 
 

@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
-from mailpolicy.audit import CLI
+from mailpolicy.audit.events import CLI
 from mailpolicy.db import Database
 from mailpolicy.resources.domains import activate
 from tests.api.test_contract import RESOURCES, Resource

@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 from openapi_schema_validator import OAS31Validator
 from sqlalchemy import event, func, select
 
+from mailpolicy.access.ratelimit import RateCounter
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
-from mailpolicy.ratelimit import RateCounter
 from tests.conftest import Tenant, assert_error, make_tenant, serving
 
 SENDERS = "block_senders"
@@ -266,7 +266,7 @@ def test_the_cap_is_exact_across_processes_sharing_the_database(make_app: MakeAp
 
 
 def test_leases_keep_writes_rare_and_a_throttled_client_costs_none(make_app: MakeApp) -> None:
-    """A process reserves quota in leases, not a write per request (see mailpolicy.ratelimit):
+    """A process reserves quota in leases, not a write per request (mailpolicy.access.ratelimit):
     20 requests a lease while the window has plenty left, shrinking to 1 near its end."""
     app = make_app(rate_limit=400)
     tenant = make_tenant(app.state.db, "leases")

@@ -10,9 +10,9 @@ import pydantic
 import pytest
 from fastapi.testclient import TestClient
 
+from mailpolicy.api.routing import CANDIDATE_METHODS
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
-from mailpolicy.handlers import CANDIDATE_METHODS
 from tests.api.test_contract import RESOURCES, Resource
 from tests.conftest import Tenant, assert_error
 

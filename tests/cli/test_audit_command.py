@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from mailpolicy.auth import digest
+from mailpolicy.access.credentials import digest
 from tests.cli.conftest import Cli
 from tests.cli.test_cli import (
     BLOCK_SENDER,

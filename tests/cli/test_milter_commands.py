@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from mailpolicy.db import Database
-from mailpolicy.stats import HitRecorder
+from mailpolicy.stats.hits import HitRecorder
 from tests.cli.conftest import Cli
 from tests.cli.test_cli import BLOCK_SENDER, bearer, new_account, new_token, url
 

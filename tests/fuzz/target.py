@@ -29,9 +29,9 @@ from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER, HookContext
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from sqlalchemy import delete
 
-from mailpolicy.accounts import Account
+from mailpolicy.access.accounts import Account
+from mailpolicy.access.credentials import ApiToken, Permission, digest
 from mailpolicy.app import create_app
-from mailpolicy.auth import ApiToken, Permission, digest
 from mailpolicy.config import Settings
 from mailpolicy.resources import REGISTRY
 

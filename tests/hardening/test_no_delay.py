@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from mailpolicy.server import _no_delay
+from mailpolicy.api.server import _no_delay
 
 
 def _delays(sock: socket.socket) -> bool:

@@ -33,7 +33,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mailpolicy.app import create_app
-from mailpolicy.audit import CLI
+from mailpolicy.audit.events import CLI
 from mailpolicy.config import Settings
 from mailpolicy.resources.domains import activate
 from tests.conftest import Tenant, make_tenant

@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mailpolicy.audit import CLI
+from mailpolicy.audit.events import CLI
 from mailpolicy.resources.domains import activate
 from tests.conftest import Tenant
 

@@ -14,7 +14,7 @@ from Milter import testctx
 from mailpolicy.db import Database
 from mailpolicy.milter.policies import Policies
 from mailpolicy.milter.service import LocalPolicyMilter, PolicyMilter
-from mailpolicy.stats import HitRecorder
+from mailpolicy.stats.hits import HitRecorder
 from tests.milter.conftest import AccountSettings
 
 
@@ -63,7 +63,7 @@ def test_a_blocked_sender_is_refused_and_counted(
     ctx._close()
     assert factory.recorder.flush()
     with app.state.db.transaction() as session:
-        from mailpolicy.stats import entry_report
+        from mailpolicy.stats.hits import entry_report
 
         rows, _ = entry_report(session, settings_.tenant.id, resource="block_senders")
     assert [(r.id, r.hits) for r in rows] == [(blocked["id"], 1)]

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mailpolicy.audit import CLI
+from mailpolicy.audit.events import CLI
 from mailpolicy.db import Database
 from mailpolicy.engine import Message, evaluate
 from mailpolicy.milter.policies import Policies

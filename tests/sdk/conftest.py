@@ -17,8 +17,8 @@ from cloudflare import AsyncCloudflare, Cloudflare
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from mailpolicy.api.server import server_config
 from mailpolicy.config import Settings
-from mailpolicy.server import server_config
 from tests.conftest import LiveServer, Tenant
 
 

@@ -13,7 +13,7 @@ import pytest
 from cloudflare import AsyncCloudflare, BadRequestError, Cloudflare, NotFoundError
 from cloudflare.types.email_security import settings as types
 
-from mailpolicy.audit import CLI
+from mailpolicy.audit.events import CLI
 from mailpolicy.resources.domains import activate
 from tests.conftest import LiveServer, Tenant
 from tests.sdk.conftest import DOMAIN, changed

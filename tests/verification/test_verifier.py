@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from mailpolicy.accounts import settings_version
-from mailpolicy.audit import CLI
+from mailpolicy.access.accounts import settings_version
+from mailpolicy.audit.events import CLI
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
 from mailpolicy.dns.verifier import Schedule, Verifier, check, claim_due

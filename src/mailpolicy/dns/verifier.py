@@ -37,8 +37,8 @@ import dns.nameserver
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailpolicy.accounts import bump_settings_version
-from mailpolicy.audit import CLI, VERIFIER
+from mailpolicy.access.accounts import bump_settings_version
+from mailpolicy.audit.events import CLI, VERIFIER
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, utcnow
 from mailpolicy.dns import records

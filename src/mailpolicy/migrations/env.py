@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 
-import mailpolicy.resources  # noqa: F401  (registers every table on the metadata)
-from mailpolicy import accounts, audit, auth, ratelimit, stats  # noqa: F401
+import mailpolicy.access.accounts
+import mailpolicy.access.credentials
+import mailpolicy.access.ratelimit
+import mailpolicy.audit.events
+import mailpolicy.resources
+import mailpolicy.stats.hits  # noqa: F401
 from mailpolicy.db import Base, make_engine
 
 config = context.config

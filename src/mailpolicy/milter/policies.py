@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from mailpolicy.accounts import Account
+from mailpolicy.access.accounts import Account
 from mailpolicy.db import Database, utcnow
 from mailpolicy.engine import Snapshot
 from mailpolicy.engine.parse import normalize_domain
+from mailpolicy.evaluation.snapshots import load_snapshot
 from mailpolicy.resources.domains import ACTIVE, ProtectedDomain
-from mailpolicy.snapshot import load_snapshot
 
 log = logging.getLogger("mailpolicy.milter")
 

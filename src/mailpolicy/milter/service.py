@@ -34,7 +34,7 @@ from mailpolicy.milter.session import (
     at_end,
     at_rcpt,
 )
-from mailpolicy.stats import HitRecorder
+from mailpolicy.stats.hits import HitRecorder
 
 log = logging.getLogger("mailpolicy.milter")
 

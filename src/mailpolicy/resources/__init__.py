@@ -2,7 +2,6 @@
 
 from fastapi import APIRouter
 
-from mailpolicy.crud import ResourceSpec
 from mailpolicy.resources import (
     allow_policies,
     block_senders,
@@ -13,6 +12,7 @@ from mailpolicy.resources import (
     trusted_domains,
     url_ignore_patterns,
 )
+from mailpolicy.resources.crud import ResourceSpec
 
 # Each resource's spec, and the router of its special endpoints (registered before the generic
 # routes, so that a fixed path such as /domains/{id}/verification is matched first).

@@ -12,8 +12,9 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 from sqlalchemy import Boolean, ColumnElement, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailpolicy.crud import ResourceSpec
-from mailpolicy.resources.common import (
+from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
+from mailpolicy.config import Rules
+from mailpolicy.resources.base import (
     Comments,
     LegacyEntryRead,
     Pattern,
@@ -23,8 +24,8 @@ from mailpolicy.resources.common import (
     sender_key,
     timestamps,
 )
-from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
-from mailpolicy.validation import Rules, fail, pattern_problem
+from mailpolicy.resources.crud import ResourceSpec
+from mailpolicy.resources.patterns import fail, pattern_problem
 
 # The role flags, each a list filter.
 FLAGS = ("is_trusted_sender", "is_acceptable_sender", "is_exempt_recipient", "verify_sender")

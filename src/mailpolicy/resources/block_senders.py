@@ -8,8 +8,9 @@ from pydantic import Field
 from sqlalchemy import Boolean, ColumnElement, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailpolicy.crud import ResourceSpec
-from mailpolicy.resources.common import (
+from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
+from mailpolicy.config import Rules
+from mailpolicy.resources.base import (
     Comments,
     LegacyEntryRead,
     Pattern,
@@ -19,8 +20,8 @@ from mailpolicy.resources.common import (
     sender_key,
     timestamps,
 )
-from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
-from mailpolicy.validation import Rules, fail, pattern_problem
+from mailpolicy.resources.crud import ResourceSpec
+from mailpolicy.resources.patterns import fail, pattern_problem
 
 
 class BlockedSender(SettingsEntry):

@@ -13,12 +13,13 @@ from pydantic import AfterValidator, Field
 from sqlalchemy import JSON, Boolean, ColumnElement, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailpolicy.crud import ResourceSpec
+from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
+from mailpolicy.config import Rules
 from mailpolicy.engine.model import TARGET_BODY, TARGET_SUBJECT
-from mailpolicy.resources.common import EntryRead, Regex, SettingsEntry
-from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
+from mailpolicy.resources.base import EntryRead, Regex, SettingsEntry
+from mailpolicy.resources.crud import ResourceSpec
+from mailpolicy.resources.patterns import fail, regex_problem
 from mailpolicy.timefmt import iso
-from mailpolicy.validation import Rules, fail, regex_problem
 
 Target = Literal["SUBJECT", "BODY"]
 TARGET_ORDER = (TARGET_SUBJECT, TARGET_BODY)

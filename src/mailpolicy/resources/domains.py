@@ -21,12 +21,9 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mailpolicy.accounts import bump_settings_version
-from mailpolicy.audit import Author, record
-from mailpolicy.crud import ResourceSpec, get_entry, replace_values, update_entry
-from mailpolicy.db import UTCDateTime, utcnow
-from mailpolicy.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
-from mailpolicy.envelope import (
+from mailpolicy.access.accounts import bump_settings_version
+from mailpolicy.api.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
+from mailpolicy.api.envelope import (
     BATCH_ID_HEADER,
     RATE_LIMIT_HEADERS,
     Closed,
@@ -36,16 +33,7 @@ from mailpolicy.envelope import (
     single,
     with_batch_id,
 )
-from mailpolicy.errors import NotFound, ValidationFailed
-from mailpolicy.resources.common import (
-    DomainName,
-    LegacyEntryRead,
-    SettingsEntry,
-    domain_key,
-    timestamps,
-)
-from mailpolicy.router import entry_path
-from mailpolicy.schemas import (
+from mailpolicy.api.schemas import (
     MAX_BATCH,
     MAX_ID,
     UNSET,
@@ -55,8 +43,21 @@ from mailpolicy.schemas import (
     SearchableListQuery,
     StrictBody,
 )
+from mailpolicy.audit.events import Author, record
+from mailpolicy.config import Rules
+from mailpolicy.db import UTCDateTime, utcnow
+from mailpolicy.errors import NotFound, ValidationFailed
+from mailpolicy.resources.base import (
+    DomainName,
+    LegacyEntryRead,
+    SettingsEntry,
+    domain_key,
+    timestamps,
+)
+from mailpolicy.resources.crud import ResourceSpec, get_entry, replace_values, update_entry
+from mailpolicy.resources.patterns import domain_problem, fail, network_problem
+from mailpolicy.resources.router import entry_path
 from mailpolicy.timefmt import iso
-from mailpolicy.validation import Rules, domain_problem, fail, network_problem
 
 DeliveryMode = Literal["DIRECT", "BCC", "JOURNAL", "API", "RETRO_SCAN"]
 Disposition = Literal[

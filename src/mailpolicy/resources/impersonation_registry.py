@@ -12,9 +12,10 @@ from pydantic import Field
 from sqlalchemy import BigInteger, Boolean, ColumnElement, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailpolicy.crud import ResourceSpec
+from mailpolicy.api.schemas import UNSET, Body, Int64, PartialBody, SearchableListQuery
+from mailpolicy.config import Rules
 from mailpolicy.errors import CODE_READ_ONLY, ValidationFailed
-from mailpolicy.resources.common import (
+from mailpolicy.resources.base import (
     Comments,
     LegacyEntryRead,
     Pattern,
@@ -23,8 +24,8 @@ from mailpolicy.resources.common import (
     name_key,
     timestamps,
 )
-from mailpolicy.schemas import UNSET, Body, Int64, PartialBody, SearchableListQuery
-from mailpolicy.validation import Rules, email_problem, fail, regex_problem
+from mailpolicy.resources.crud import ResourceSpec
+from mailpolicy.resources.patterns import email_problem, fail, regex_problem
 
 Provenance = Literal[
     "A1S_INTERNAL", "SNOOPY-CASB_OFFICE_365", "SNOOPY-OFFICE_365", "SNOOPY-GOOGLE_DIRECTORY"

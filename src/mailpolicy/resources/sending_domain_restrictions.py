@@ -8,9 +8,10 @@ from pydantic import Field
 from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailpolicy.crud import ResourceSpec
+from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
+from mailpolicy.config import Rules
 from mailpolicy.errors import ValidationFailed
-from mailpolicy.resources.common import (
+from mailpolicy.resources.base import (
     Comments,
     DomainName,
     LegacyEntryRead,
@@ -18,8 +19,8 @@ from mailpolicy.resources.common import (
     domain_key,
     timestamps,
 )
-from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
-from mailpolicy.validation import Rules, domain_problem, fail
+from mailpolicy.resources.crud import ResourceSpec
+from mailpolicy.resources.patterns import domain_problem, fail
 
 MAX_EXCLUDES = 100
 

@@ -8,8 +8,9 @@ from pydantic import Field
 from sqlalchemy import Boolean, ColumnElement, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailpolicy.crud import ResourceSpec
-from mailpolicy.resources.common import (
+from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
+from mailpolicy.config import Rules
+from mailpolicy.resources.base import (
     Comments,
     LegacyEntryRead,
     Pattern,
@@ -17,8 +18,8 @@ from mailpolicy.resources.common import (
     domain_key,
     timestamps,
 )
-from mailpolicy.schemas import UNSET, Body, PartialBody, SearchableListQuery
-from mailpolicy.validation import Rules, domain_problem, fail, regex_problem
+from mailpolicy.resources.crud import ResourceSpec
+from mailpolicy.resources.patterns import domain_problem, fail, regex_problem
 
 
 class TrustedDomain(SettingsEntry):

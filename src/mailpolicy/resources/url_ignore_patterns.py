@@ -8,16 +8,17 @@ from pydantic import ConfigDict, model_validator
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mailpolicy.crud import ResourceSpec
-from mailpolicy.resources.common import (
+from mailpolicy.api.schemas import UNSET, ListQuery, StrictBody
+from mailpolicy.config import Rules
+from mailpolicy.resources.base import (
     Comments,
     LegacyEntryRead,
     Pattern,
     SettingsEntry,
     timestamps,
 )
-from mailpolicy.schemas import UNSET, ListQuery, StrictBody
-from mailpolicy.validation import Rules, fail, regex_problem
+from mailpolicy.resources.crud import ResourceSpec
+from mailpolicy.resources.patterns import fail, regex_problem
 
 
 class UrlIgnorePattern(SettingsEntry):

@@ -19,8 +19,8 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from alembic import op
 
-from mailpolicy.crud import dedupe_key
 from mailpolicy.resources import REGISTRY
+from mailpolicy.resources.crud import dedupe_key
 
 revision = "0005"
 down_revision = "0004"

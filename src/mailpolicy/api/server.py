@@ -4,7 +4,7 @@ uvicorn closes a keep-alive connection that stays silent, but not one that trick
 request headers a byte at a time, nor one that stops reading its responses: either would hold
 a file descriptor (and, for the second, the unsent responses) forever. Here every connection
 must complete its next request's headers within `header_timeout` seconds of opening or of its
-previous response; the body then has its own deadline (mailpolicy.guard); and a client that
+previous response; the body then has its own deadline (mailpolicy.api.guard); and a client that
 takes none of a response for `send_timeout` seconds is dropped.
 
 h11, uvicorn's parser, measures a request's head only while it is incomplete, so a head over
@@ -35,9 +35,9 @@ from uvicorn._subprocess import get_subprocess
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from mailpolicy.api.errors import render
 from mailpolicy.config import Settings
 from mailpolicy.errors import CODE_BAD_FRAMING, ErrorItem
-from mailpolicy.handlers import render
 
 # Request line plus headers, up to and including the blank line after them: 16 KiB, as h11's
 # default. Larger is a 400.

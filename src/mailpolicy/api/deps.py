@@ -20,11 +20,12 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from mailpolicy.auth import PERMISSION_NAMES, AccountContext, Permission, Principal
+from mailpolicy.access.authenticate import AccountContext, Principal
+from mailpolicy.access.credentials import PERMISSION_NAMES, Permission
+from mailpolicy.api.guard import principal_of
+from mailpolicy.config import Rules
 from mailpolicy.db import Busy, Database
 from mailpolicy.errors import Forbidden
-from mailpolicy.guard import principal_of
-from mailpolicy.validation import Rules
 
 
 def _transaction(request: Request, *, write: bool) -> Iterator[Session]:

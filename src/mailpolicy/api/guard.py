@@ -8,7 +8,7 @@ from their headers alone; and only then is the body read, up to the limit and wi
 deadline, whether its length was declared or it arrives in chunks.
 
 Between the two, an authenticated request is counted against its credential's rate limit
-(mailpolicy.ratelimit), in the same trip off the event loop as the credential's lookup: over
+(mailpolicy.access.ratelimit), in the same trip off the event loop as the credential's lookup: over
 the limit, it is refused with 429 before its body is read. Every answer to an authenticated
 request carries the RateLimit fields; an answer refusing credentials (401) carries the
 policy alone, as it counts against no quota. Health, the API's document, unknown paths and
@@ -34,7 +34,10 @@ from typing import Any, TypeVar
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mailpolicy.auth import Principal, authenticate, require_credentials
+from mailpolicy.access.authenticate import Principal, authenticate, require_credentials
+from mailpolicy.access.ratelimit import Decision, RateLimiter
+from mailpolicy.api.errors import render
+from mailpolicy.api.routing import serves
 from mailpolicy.db import UNAVAILABLE, Database, unavailable_reason
 from mailpolicy.errors import (
     CODE_BAD_FRAMING,
@@ -45,8 +48,6 @@ from mailpolicy.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from mailpolicy.handlers import render, serves
-from mailpolicy.ratelimit import Decision, RateLimiter
 
 # Requests under this path carry credentials; everything else (health, the API's own document)
 # is public.

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from mailpolicy.deps import ReadAccess, SessionDep
-from mailpolicy.envelope import Closed, answers, listing, ok_list
+from mailpolicy.api.deps import ReadAccess, SessionDep
+from mailpolicy.api.envelope import Closed, answers, listing, ok_list
+from mailpolicy.api.schemas import ListQuery, SettingsResource
 from mailpolicy.resources import REGISTRY
-from mailpolicy.schemas import ListQuery, SettingsResource
-from mailpolicy.stats import entry_report
+from mailpolicy.stats.hits import entry_report
 from mailpolicy.timefmt import iso
 
 Resource = SettingsResource

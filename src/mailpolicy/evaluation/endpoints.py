@@ -11,13 +11,13 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, Field
 from sqlalchemy.orm import Session
 
+from mailpolicy.api.deps import ReadAccess, ReadUnit
+from mailpolicy.api.envelope import Closed, answers, ok, single
+from mailpolicy.api.schemas import Body
 from mailpolicy.db import Database
-from mailpolicy.deps import ReadAccess, ReadUnit
 from mailpolicy.engine import AuthResults, DKIMResult, Finding, Message, TLSInfo, evaluate
-from mailpolicy.envelope import Closed, answers, ok, single
-from mailpolicy.schemas import Body
-from mailpolicy.snapshot import SnapshotCache
-from mailpolicy.validation import email_problem
+from mailpolicy.evaluation.snapshots import SnapshotCache
+from mailpolicy.resources.patterns import email_problem
 
 SpfResult = Literal["pass", "fail", "softfail", "neutral", "none", "temperror", "permerror"]
 DkimResult = Literal["pass", "fail", "neutral", "none", "policy", "temperror", "permerror"]

@@ -1,7 +1,7 @@
 """GET /accounts/{account_id}/email-security/audit: the account's audit history.
 
 Every write to the account's settings and credentials, newest first: who made it, when, and
-the entry before and after (mailpolicy.audit records them). Read permission; an account's
+the entry before and after (mailpolicy.audit.events records them). Read permission; an account's
 history is its own, as everything else is.
 """
 
@@ -14,9 +14,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from mailpolicy.audit import Action, AuditQuery, Resource, as_dict, list_events
-from mailpolicy.deps import ReadAccess, SessionDep
-from mailpolicy.envelope import Closed, answers, listing, ok_list
+from mailpolicy.api.deps import ReadAccess, SessionDep
+from mailpolicy.api.envelope import Closed, answers, listing, ok_list
+from mailpolicy.audit.events import Action, AuditQuery, Resource, as_dict, list_events
 
 
 class AuditEventRead(Closed):

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mailpolicy.db import Base, Database, UTCDateTime, utcnow
 
-log = logging.getLogger("mailpolicy.stats")
+log = logging.getLogger("mailpolicy.stats.hits")
 
 
 class EntryStat(Base):

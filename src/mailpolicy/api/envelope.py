@@ -92,7 +92,7 @@ def _header(description: str, example: str) -> dict[str, Any]:
     return {"description": description, "schema": {"type": "string", "example": example}}
 
 
-# What mailpolicy.ratelimit adds to every answer to an authenticated request.
+# What mailpolicy.access.ratelimit adds to every answer to an authenticated request.
 RATE_LIMIT_HEADERS: dict[str, Any] = {
     "Ratelimit": _header(
         "This credential's requests remaining (r) and the seconds until its window ends (t). "

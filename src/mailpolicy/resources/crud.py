@@ -1,15 +1,17 @@
 """The one generic mechanism behind every settings resource: list, get, create, edit, delete, batch.
 
 A resource describes itself in a `ResourceSpec`; these operations work on any of them inside
-the request's transaction, and `mailpolicy.router.make_router` turns a spec into endpoints.
-Every write records its event in the audit history (mailpolicy.audit), in the same transaction.
+the request's transaction, and `mailpolicy.resources.router.make_router` turns a spec into
+endpoints. Every write records its event in the audit history (mailpolicy.audit.events), in the
+same transaction.
 Anything special to one resource lives in that resource's module, as a hook or an extra route.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,15 +20,42 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from mailpolicy.accounts import bump_settings_version, settings_version
-from mailpolicy.audit import Action, Author, record
-from mailpolicy.db import CountCache, Entity, utcnow
+from mailpolicy.access.accounts import bump_settings_version, settings_version
+from mailpolicy.api.schemas import ListQuery, SearchableListQuery, SettingsResource
+from mailpolicy.audit.events import Action, Author, record
+from mailpolicy.config import Rules
+from mailpolicy.db import Entity, utcnow
 from mailpolicy.errors import ApiError, Conflict, NotFound
-from mailpolicy.schemas import ListQuery, SearchableListQuery, SettingsResource
-from mailpolicy.validation import Rules
 
 Row = Any  # an instance of the spec's Entity subclass
 Values = dict[str, Any]
+
+
+class CountCache:
+    """How many entries matched a list's filters, as of an account's settings version.
+
+    Every write that adds, removes or changes a settings entry bumps its account's version in
+    its own transaction, so a total counted at version V is the total of every transaction
+    that reads V: a list reads the version in the transaction that reads its page, and counts
+    only what it has not counted at that version. Only the latest version of each list is
+    kept, and at most `size` lists (then the cache starts over)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._totals: dict[Hashable, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, version: int) -> int | None:
+        found = self._totals.get(key)
+        return found[1] if found is not None and found[0] == version else None
+
+    def put(self, key: Hashable, version: int, total: int) -> None:
+        with self._lock:
+            if len(self._totals) >= self.size and key not in self._totals:
+                self._totals.clear()
+            current = self._totals.get(key)
+            if current is None or current[0] <= version:
+                self._totals[key] = (version, total)
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute, Match, Mount
 
+from mailpolicy.api.routing import allowed_methods
 from mailpolicy.db import UNAVAILABLE, unavailable_reason
 from mailpolicy.errors import (
     CODE_INTERNAL,
@@ -95,36 +95,6 @@ def validation_items(errors: Sequence[Any]) -> list[ErrorItem]:
     return items or [ErrorItem(CODE_VALIDATION, "The request is invalid.", "")]
 
 
-CANDIDATE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-
-
-def serves(routes: Sequence[BaseRoute], scope: MutableMapping[str, Any]) -> bool:
-    """Whether some route serves this request's path and method (looking inside mounts)."""
-    for route in routes:
-        match, child = route.matches(scope)
-        if match != Match.FULL:
-            continue
-        if not isinstance(route, Mount):
-            return True
-        if serves(route.routes, {**scope, **child}):
-            return True
-    return False
-
-
-def _allowed_methods(routes: Sequence[BaseRoute], scope: dict[str, Any]) -> set[str]:
-    """Every method some route serves at this path (Starlette reports only the first route's)."""
-    methods: set[str] = set()
-    for method in CANDIDATE_METHODS:
-        probe = {**scope, "method": method}
-        for route in routes:
-            match, child = route.matches(probe)
-            if match == Match.FULL and isinstance(route, Mount):
-                methods |= _allowed_methods(route.routes, {**probe, **child}) & {method}
-            elif match == Match.FULL:
-                methods.add(method)
-    return methods
-
-
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -138,7 +108,7 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            found = _allowed_methods(app.router.routes, dict(request.scope))
+            found = allowed_methods(app.router.routes, dict(request.scope))
             allowed = ", ".join(sorted(found)) or headers.get("Allow", "")
             headers["Allow"] = allowed
             message = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}."

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailpolicy.accounts import settings_version
+from mailpolicy.access.accounts import settings_version
 from mailpolicy.engine import (
     AllowPolicyRule,
     BlockedSenderRule,

@@ -16,19 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.convertors import Convertor, register_url_convertor
 
-from mailpolicy.audit import Author
-from mailpolicy.crud import (
-    NotCounted,
-    ResourceSpec,
-    create_entry,
-    delete_entry,
-    get_entry,
-    list_entries,
-    run_batch,
-    update_entry,
-)
-from mailpolicy.db import Database
-from mailpolicy.deps import (
+from mailpolicy.api.deps import (
     LookupUnit,
     ReadAccess,
     ReadUnit,
@@ -37,7 +25,7 @@ from mailpolicy.deps import (
     WriteAccess,
     WriteUnit,
 )
-from mailpolicy.envelope import (
+from mailpolicy.api.envelope import (
     BATCH_ID_HEADER,
     IdResult,
     answers,
@@ -48,7 +36,20 @@ from mailpolicy.envelope import (
     single,
     with_batch_id,
 )
-from mailpolicy.schemas import MAX_ID, batch_model
+from mailpolicy.api.schemas import MAX_ID, batch_model
+from mailpolicy.audit.events import Author
+from mailpolicy.db import Database
+from mailpolicy.resources.crud import (
+    CountCache,
+    NotCounted,
+    ResourceSpec,
+    create_entry,
+    delete_entry,
+    get_entry,
+    list_entries,
+    run_batch,
+    update_entry,
+)
 
 # Lists whose page ends within this many entries, without a search, are read as lookups.
 NEAR_ENTRIES = 1000
@@ -57,6 +58,9 @@ NEAR_ENTRIES = 1000
 def make_router(spec: ResourceSpec) -> APIRouter:
     """The standard endpoints of one resource, its own schemas in the signatures."""
     router = APIRouter(prefix=f"/accounts/{{account_id}}/email-security/settings/{spec.path}")
+    # Totals of this resource's lists, by settings version (see CountCache), counted on the
+    # database's counting thread (Database.counting).
+    counts = CountCache()
     # Beside a /batch path, an entry's path never matches "batch" (see _EntryId).
     item = entry_path(spec.id_param) if spec.batch != "none" else f"/{{{spec.id_param}}}"
     query_model = spec.list_query
@@ -91,7 +95,7 @@ def make_router(spec: ResourceSpec) -> APIRouter:
 
         def work(session: Session, may_count: bool = True) -> tuple[list[dict[str, Any]], int]:
             rows, total = list_entries(
-                session, spec, access.account_id, query, database.counts, may_count=may_count
+                session, spec, access.account_id, query, counts, may_count=may_count
             )
             return [spec.serialize(r) for r in rows], total
 

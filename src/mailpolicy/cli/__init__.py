@@ -31,9 +31,8 @@ from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
 from mailpolicy import migrate, mime
-from mailpolicy.accounts import Account, create_account, require_account
-from mailpolicy.audit import CLI
-from mailpolicy.auth import (
+from mailpolicy.access.accounts import Account, create_account, require_account
+from mailpolicy.access.credentials import (
     ApiKey,
     ApiToken,
     Credential,
@@ -42,11 +41,12 @@ from mailpolicy.auth import (
     create_token,
     revoke,
 )
+from mailpolicy.audit.events import CLI
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
 from mailpolicy.errors import ApiError, ValidationFailed
+from mailpolicy.resources.patterns import email_problem
 from mailpolicy.timefmt import iso
-from mailpolicy.validation import email_problem
 
 ENV_PREFIX = "MAILPOLICY_"
 DATABASE_VARIABLE = f"{ENV_PREFIX}DATABASE_URL"
@@ -307,9 +307,9 @@ def serve(
     """Migrate the database, create a first account on an empty one, and serve the API."""
     from uvicorn.config import LOG_LEVELS
 
+    from mailpolicy.api.server import raise_file_limit, server_config
+    from mailpolicy.api.server import serve as run_server
     from mailpolicy.app import create_app
-    from mailpolicy.server import raise_file_limit, server_config
-    from mailpolicy.server import serve as run_server
 
     settings = _settings()
     if settings.log_level.lower() not in LOG_LEVELS:
@@ -681,8 +681,8 @@ def stats(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 100,
 ) -> None:
     """How often real mail matched each settings entry, and when it last did."""
-    from mailpolicy.reports import EntryStatsQuery
-    from mailpolicy.stats import entry_report
+    from mailpolicy.stats.endpoints import EntryStatsQuery
+    from mailpolicy.stats.hits import entry_report
 
     try:
         query = EntryStatsQuery.model_validate(
@@ -754,7 +754,7 @@ def audit(
     ] = False,
 ) -> None:
     """Who changed what and when: the account's audit history, newest first."""
-    from mailpolicy.audit import AuditQuery, as_dict, list_events, summary
+    from mailpolicy.audit.events import AuditQuery, as_dict, list_events, summary
 
     given = {
         "resource": resource,
@@ -821,7 +821,7 @@ def audit(
 def _fields_from_eml(path: Path) -> dict[str, Any]:
     """From, Reply-To, Return-Path, the To/Cc recipients, the Subject and the text of an
     RFC 5322 message, as MessageBody fields."""
-    from mailpolicy.evaluation import MAX_SUBJECT, MAX_TEXT
+    from mailpolicy.evaluation.endpoints import MAX_SUBJECT, MAX_TEXT
 
     try:
         parsed = mime.parse(path.read_bytes())
@@ -1010,8 +1010,8 @@ def evaluate(
     --account and --client-ip are required; --header-from and --rcpt too, unless an --eml
     file supplies them (its From, and its To and Cc).
     """
-    from mailpolicy.evaluation import MessageBody
-    from mailpolicy.snapshot import load_snapshot
+    from mailpolicy.evaluation.endpoints import MessageBody
+    from mailpolicy.evaluation.snapshots import load_snapshot
 
     fields: dict[str, Any] = _fields_from_eml(eml) if eml else {}
     from_eml = {k for k, v in fields.items() if v not in (None, [])}

@@ -4,7 +4,7 @@ The policy is Cloudflare's (https://developers.cloudflare.com/fundamentals/api/r
 "1200/5 minutes" per user or account token): `MAILPOLICY_RATE_LIMIT` requests (1,200) per
 `MAILPOLICY_RATE_LIMIT_WINDOW_SECONDS` (300) for each credential, an API token or a legacy key,
 whatever the requests ask for and whatever they are answered; `0` turns limiting off. Two
-tokens of one account have a quota each. The guard (mailpolicy.guard) asks `admit` once the
+tokens of one account have a quota each. The guard (mailpolicy.api.guard) asks `admit` once the
 credential is known and before the body is read, so a refused request costs no body and no
 work.
 

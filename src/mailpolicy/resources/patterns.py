@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
+from mailpolicy.config import Rules
 from mailpolicy.engine.regex import RegexError, check_regex
 from mailpolicy.errors import ValidationFailed
 
@@ -48,13 +48,6 @@ PRIVATE: tuple[tuple[IPNetwork, str], ...] = tuple(
 # Hostname labels: letters, digits and hyphens, not starting or ending with a hyphen. Matching the
 # syntax of a host name is fixed code, not a user pattern.
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    """Operator choices that change what validation admits."""
-
-    allow_private_ips: bool = False
 
 
 def domain_problem(value: str) -> str | None:

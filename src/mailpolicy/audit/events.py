@@ -7,8 +7,8 @@ request ("token:<id>" or "key:<id>", never its secret), the operator at the comm
 ("cli"), or the background DNS verifier ("verifier"). The items of one batch request share
 the author's `batch_id`.
 
-`GET /accounts/{account_id}/email-security/audit` (mailpolicy.history) and `mailpolicy audit`
-read it back with `list_events`.
+`GET /accounts/{account_id}/email-security/audit` (mailpolicy.audit.endpoints) and
+`mailpolicy audit` read it back with `list_events`.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from mailpolicy.api.schemas import MAX_ID, ListQuery, SettingsResource
 from mailpolicy.db import Base, UTCDateTime, new_id, utcnow
-from mailpolicy.schemas import MAX_ID, ListQuery, SettingsResource
 from mailpolicy.timefmt import iso
 
 # What was written: settings entries, and the credentials of the account.
