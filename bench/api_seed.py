@@ -43,7 +43,7 @@ from mailpolicy.resources import (
     trusted_domains,
     url_ignore_patterns,
 )
-from mailpolicy.resources.crud import ResourceSpec, dedupe_key
+from mailpolicy.resources.spec import ResourceSpec, dedupe_key
 
 Body = dict[str, Any]
 CHUNK = 5_000

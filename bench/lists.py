@@ -46,7 +46,8 @@ from mailpolicy.audit.events import CLI
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, make_engine
 from mailpolicy.resources import allow_policies, block_senders, domains
-from mailpolicy.resources.crud import FEW_MATCHES, ResourceSpec, dedupe_key
+from mailpolicy.resources.crud import FEW_MATCHES
+from mailpolicy.resources.spec import ResourceSpec, dedupe_key
 
 # Run as `python bench/<name>.py`: this folder is on sys.path.
 from report import DOCS, cpu_model, write_section

@@ -10,7 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 from mailpolicy.db import Database
-from mailpolicy.stats.hits import HitRecorder, count_messages, write_hits
+from mailpolicy.resources.domains import count_messages
+from mailpolicy.stats.hits import HitRecorder, write_hits
 from tests.conftest import Api, Tenant, assert_error
 
 STATS = "/client/v4/accounts/{account}/email-security/stats/entries"

@@ -28,8 +28,8 @@ from mailpolicy.engine.decide import (
     FIELD_SUBJECT,
     ContentEntry,
     ContentHit,
-    ImpersonationEntry,
     ImpersonationHit,
+    ImpersonationTarget,
     Matches,
     PolicyEntry,
     ProtectedEntry,
@@ -69,8 +69,8 @@ from mailpolicy.engine.snapshot import (
     KIND_REGEX,
     PatternError,
     block_entry,
-    domain_key,
     impersonation_entry,
+    indexed_domain,
     policy_entries,
     prepare_pattern,
     restriction_entry,
@@ -86,7 +86,7 @@ class NaiveSnapshot:
     sender: tuple[Pattern, ...]
     exempt: tuple[Pattern, ...]
     trusted_domains: tuple[Pattern, ...]
-    impersonation: tuple[ImpersonationEntry, ...]
+    impersonation: tuple[ImpersonationTarget, ...]
     protected: tuple[ProtectedEntry, ...]
     restrictions: tuple[RestrictionEntry, ...]
     # (entry, target, compiled pattern) of every enabled content policy.
@@ -152,7 +152,7 @@ def build_naive(
 ) -> NaiveSnapshot:
     """The same settings as :func:`~mailpolicy.engine.build_snapshot` takes, as flat lists."""
     sender, exempt = _sender_patterns(allow_policies, blocked_senders)
-    registry: list[ImpersonationEntry] = []
+    registry: list[ImpersonationTarget] = []
     for imp in impersonation:
         try:
             registry.append(impersonation_entry(imp))
@@ -161,7 +161,7 @@ def build_naive(
     protected: list[ProtectedEntry] = []
     for rule in domains:
         try:
-            domain = domain_key(rule.domain)
+            domain = indexed_domain(rule.domain)
         except PatternError:
             continue
         if all(existing.domain != domain for existing in protected):
@@ -270,7 +270,7 @@ def _restriction_hits(
 
 
 def _impersonation_hits(
-    name: str, address: str | None, registry: Iterable[ImpersonationEntry]
+    name: str, address: str | None, registry: Iterable[ImpersonationTarget]
 ) -> list[ImpersonationHit]:
     if not name:
         return []

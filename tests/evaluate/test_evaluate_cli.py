@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import mailpolicy.engine
 from mailpolicy.cli import app
 from mailpolicy.engine import Message
-from mailpolicy.evaluation.endpoints import MAX_TEXT
+from mailpolicy.evaluation.message import MAX_TEXT
 from tests.conftest import Api, Tenant
 
 

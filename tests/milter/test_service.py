@@ -63,9 +63,12 @@ def test_a_blocked_sender_is_refused_and_counted(
     ctx._close()
     assert factory.recorder.flush()
     with app.state.db.transaction() as session:
-        from mailpolicy.stats.hits import entry_report
+        from mailpolicy.resources import REGISTRY
+        from mailpolicy.stats.report import entry_report
 
-        rows, _ = entry_report(session, settings_.tenant.id, resource="block_senders")
+        rows, _ = entry_report(
+            session, [s for s, _ in REGISTRY], settings_.tenant.id, resource="block_senders"
+        )
     assert [(r.id, r.hits) for r in rows] == [(blocked["id"], 1)]
 
 

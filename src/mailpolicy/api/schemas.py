@@ -18,17 +18,6 @@ Int64 = Annotated[int, Field(ge=-(2**63), le=INT64_MAX)]
 MAX_ID = 64
 EntryId = Annotated[str, Field(max_length=MAX_ID)]
 MAX_SEARCH = 256
-# The settings resources, by their URL segment (mailpolicy.resources registers one of each).
-SettingsResource = Literal[
-    "allow_policies",
-    "block_senders",
-    "content_policies",
-    "domains",
-    "impersonation_registry",
-    "sending_domain_restrictions",
-    "trusted_domains",
-    "url_ignore_patterns",
-]
 
 
 def _drop_defaults(schema: dict[str, Any]) -> None:

@@ -16,7 +16,8 @@ from pydantic import Field
 
 from mailpolicy.api.deps import ReadAccess, SessionDep
 from mailpolicy.api.envelope import Closed, answers, listing, ok_list
-from mailpolicy.audit.events import Action, AuditQuery, Resource, as_dict, list_events
+from mailpolicy.audit.events import Action
+from mailpolicy.audit.query import AuditQuery, Resource, as_dict, list_events
 
 
 class AuditEventRead(Closed):

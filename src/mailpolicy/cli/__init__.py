@@ -14,7 +14,6 @@ import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,7 +29,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError, St
 from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
-from mailpolicy import migrate, mime
+from mailpolicy import migrate
 from mailpolicy.access.accounts import Account, create_account, require_account
 from mailpolicy.access.credentials import (
     ApiKey,
@@ -681,8 +680,8 @@ def stats(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 100,
 ) -> None:
     """How often real mail matched each settings entry, and when it last did."""
-    from mailpolicy.stats.endpoints import EntryStatsQuery
-    from mailpolicy.stats.hits import entry_report
+    from mailpolicy.resources import REGISTRY
+    from mailpolicy.stats.report import EntryStatsQuery, entry_report
 
     try:
         query = EntryStatsQuery.model_validate(
@@ -695,6 +694,7 @@ def stats(
         require_account(session, account)
         rows, total = entry_report(
             session,
+            [spec for spec, _ in REGISTRY],
             account,
             resource=query.resource,
             stale_days=query.stale_days,
@@ -754,7 +754,7 @@ def audit(
     ] = False,
 ) -> None:
     """Who changed what and when: the account's audit history, newest first."""
-    from mailpolicy.audit.events import AuditQuery, as_dict, list_events, summary
+    from mailpolicy.audit.query import AuditQuery, as_dict, list_events, summary
 
     given = {
         "resource": resource,
@@ -819,34 +819,13 @@ def audit(
 
 
 def _fields_from_eml(path: Path) -> dict[str, Any]:
-    """From, Reply-To, Return-Path, the To/Cc recipients, the Subject and the text of an
-    RFC 5322 message, as MessageBody fields."""
-    from mailpolicy.evaluation.endpoints import MAX_SUBJECT, MAX_TEXT
+    from mailpolicy.evaluation.message import fields_from_eml
 
     try:
-        parsed = mime.parse(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         raise CliError(f"--eml {path}: {exc.strerror}", USAGE) from None
-    found: dict[str, Any] = {}
-    for field, header in (
-        ("header_from", "From"),
-        ("reply_to", "Reply-To"),
-        ("envelope_from", "Return-Path"),
-    ):
-        values = mime.header_values(parsed, header)
-        if values:
-            found[field] = values[0]
-    if "envelope_from" in found:
-        found["envelope_from"] = found["envelope_from"].strip().strip("<>")
-    subject = mime.subject_of(parsed, MAX_SUBJECT)
-    if subject is not None:
-        found["subject"] = subject
-    people = mime.header_values(parsed, "To") + mime.header_values(parsed, "Cc")
-    found["recipients"] = [addr for _, addr in getaddresses(people) if addr]
-    body = mime.text_of(parsed, MAX_TEXT)
-    if body is not None:
-        found["body"] = body
-    return found
+    return fields_from_eml(data)
 
 
 def _pairs(values: list[str], option: str, size: int) -> list[list[str]]:
@@ -1010,7 +989,7 @@ def evaluate(
     --account and --client-ip are required; --header-from and --rcpt too, unless an --eml
     file supplies them (its From, and its To and Cc).
     """
-    from mailpolicy.evaluation.endpoints import MessageBody
+    from mailpolicy.evaluation.message import MessageBody
     from mailpolicy.evaluation.snapshots import load_snapshot
 
     fields: dict[str, Any] = _fields_from_eml(eml) if eml else {}

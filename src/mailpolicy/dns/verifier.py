@@ -37,17 +37,17 @@ import dns.nameserver
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailpolicy.access.accounts import bump_settings_version
 from mailpolicy.audit.events import CLI, VERIFIER
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, utcnow
 from mailpolicy.dns import records
 from mailpolicy.errors import NotFound
+from mailpolicy.resources.crud import record_change
 from mailpolicy.resources.domains import (
     ACTIVE,
     PENDING,
+    SPEC,
     ProtectedDomain,
-    record_change,
     serialize,
     txt_record_name,
     txt_record_value,
@@ -283,8 +283,7 @@ def _write(
     """Apply what was found; a change of status is a settings change, and an audit event."""
     before = serialize(row)
     if _apply(row, seen, found, schedule, now, by_operator):
-        bump_settings_version(session, row.account_id)
-        record_change(session, CLI if by_operator else VERIFIER, "verify", row, before)
+        record_change(session, SPEC, row, "verify", before, CLI if by_operator else VERIFIER)
         log.info("domain %s (%s) is now %s", row.domain, row.id, row.status)
 
 

@@ -1,12 +1,19 @@
 """The pure policy engine: standard library and RE2 only.
 
-Build a :class:`Snapshot` from the settings lists with :func:`build_snapshot`, then call
-:func:`evaluate` for each message. Snapshots are immutable; rebuild and swap on change.
+Build a :class:`Snapshot` from the settings lists with :func:`build_snapshot` (or from rules
+of every kind, mixed, with :func:`snapshot_of`), then call :func:`evaluate` for each message.
+Snapshots are immutable; rebuild and swap on change.
+
+This module is the engine's one door: nothing outside the engine imports its submodules (the
+linter enforces it; docs/architecture.md). The normalisers and pattern checks are exported
+too, so that what the API stores is keyed exactly as the engine reads it.
 """
 
 from mailpolicy.engine.evaluator import evaluate
 from mailpolicy.engine.model import (
     DISPOSITIONS,
+    TARGET_BODY,
+    TARGET_SUBJECT,
     AllowPolicyRule,
     AuthResults,
     BlockedSenderRule,
@@ -23,6 +30,7 @@ from mailpolicy.engine.model import (
     TrustedDomainRule,
     Verdict,
 )
+from mailpolicy.engine.parse import normalize_domain, normalize_name, normalize_path
 from mailpolicy.engine.regex import (
     MAX_MEM,
     MAX_PROGRAM_SIZE,
@@ -30,12 +38,20 @@ from mailpolicy.engine.regex import (
     check_regex,
     regex_options,
 )
-from mailpolicy.engine.snapshot import Snapshot, build_snapshot
+from mailpolicy.engine.snapshot import (
+    Rule,
+    Snapshot,
+    build_snapshot,
+    prepare_pattern,
+    snapshot_of,
+)
 
 __all__ = [
     "DISPOSITIONS",
     "MAX_MEM",
     "MAX_PROGRAM_SIZE",
+    "TARGET_BODY",
+    "TARGET_SUBJECT",
     "AllowPolicyRule",
     "AuthResults",
     "BlockedSenderRule",
@@ -48,6 +64,7 @@ __all__ = [
     "Reason",
     "RecipientVerdict",
     "RegexError",
+    "Rule",
     "SendingDomainRestrictionRule",
     "Snapshot",
     "TLSInfo",
@@ -56,5 +73,10 @@ __all__ = [
     "build_snapshot",
     "check_regex",
     "evaluate",
+    "normalize_domain",
+    "normalize_name",
+    "normalize_path",
+    "prepare_pattern",
     "regex_options",
+    "snapshot_of",
 ]

@@ -114,7 +114,7 @@ class TrustedDomainEntry:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class ImpersonationEntry:
+class ImpersonationTarget:
     id: str
     name: str
     email: str
@@ -201,7 +201,7 @@ def protected_entry(rule: ProtectedDomainRule, domain: str) -> ProtectedEntry:
 # What matching hands to precedence, as plain tuples so the hot path builds them cheaply.
 RestrictionHit = tuple[RestrictionEntry, str, str, str | None]  # entry, field, domain, excluded by
 SenderHit = tuple[PolicyEntry, str]  # entry, field
-ImpersonationHit = tuple[ImpersonationEntry, bool]  # entry, sender is impersonating
+ImpersonationHit = tuple[ImpersonationTarget, bool]  # entry, sender is impersonating
 TrustedDomainHit = tuple[TrustedDomainEntry, str]  # entry, normalised finding domain
 ContentHit = tuple[ContentEntry, str]  # entry, field (subject or body)
 
@@ -412,9 +412,9 @@ def _content_reasons(
 
 def _impersonation_reasons(
     hits: Sequence[ImpersonationHit], overridden: str | None, reasons: list[Reason]
-) -> ImpersonationEntry | None:
+) -> ImpersonationTarget | None:
     """Append the registry reasons; return the entry that adds a finding, if one does."""
-    impersonator: ImpersonationEntry | None = None
+    impersonator: ImpersonationTarget | None = None
     for entry, impersonating in hits:
         if not impersonating:
             honoured, note = False, "not applied: the sender address is registered for this name"
@@ -501,7 +501,7 @@ def _remaining(
 def _disposition(
     message: Message,
     remaining: list[Finding],
-    impersonator: ImpersonationEntry | None,
+    impersonator: ImpersonationTarget | None,
 ) -> tuple[str, str]:
     """Step 8: the most severe remaining finding, and how to explain it."""
     worst = _most_severe(remaining)

@@ -21,7 +21,7 @@ from mailpolicy.engine.decide import (
     EFFECT_EXEMPT,
     EFFECT_TRUSTED,
     ContentEntry,
-    ImpersonationEntry,
+    ImpersonationTarget,
     PolicyEntry,
     ProtectedEntry,
     RestrictionEntry,
@@ -99,10 +99,10 @@ def prepare_pattern(pattern: str, pattern_type: str, is_regex: bool) -> tuple[st
         if network is None:
             raise PatternError(f"{pattern!r} is not an IP address or CIDR network")
         return KIND_IP, network
-    return KIND_DOMAIN, domain_key(pattern)
+    return KIND_DOMAIN, indexed_domain(pattern)
 
 
-def domain_key(pattern: str) -> str:
+def indexed_domain(pattern: str) -> str:
     """A domain pattern as stored; raises :class:`PatternError` if it is not a domain."""
     domain = normalize_domain(pattern)
     if not domain or "@" in domain or len(domain.split(maxsplit=1)) != 1:
@@ -110,7 +110,7 @@ def domain_key(pattern: str) -> str:
     return domain
 
 
-def impersonation_entry(rule: ImpersonationRule) -> ImpersonationEntry:
+def impersonation_entry(rule: ImpersonationRule) -> ImpersonationTarget:
     """The registry entry for ``rule``; raises :class:`PatternError` if it is unusable."""
     if not normalize_name(rule.name):
         raise PatternError("the registered name is empty")
@@ -119,11 +119,11 @@ def impersonation_entry(rule: ImpersonationRule) -> ImpersonationEntry:
             check_regex(rule.email)
         except RegexError as exc:
             raise PatternError(str(exc)) from None
-        return ImpersonationEntry(
+        return ImpersonationTarget(
             rule.id, rule.name, rule.email, None, re2.compile(rule.email, regex_options())
         )
     key = normalize_path(rule.email) or rule.email.strip().lower()
-    return ImpersonationEntry(rule.id, rule.name, rule.email, key, None)
+    return ImpersonationTarget(rule.id, rule.name, rule.email, key, None)
 
 
 def policy_entries(rule: AllowPolicyRule) -> tuple[list[PolicyEntry], PolicyEntry | None]:
@@ -151,7 +151,7 @@ def block_entry(rule: BlockedSenderRule) -> PolicyEntry:
 
 def restriction_entry(rule: SendingDomainRestrictionRule) -> RestrictionEntry:
     excludes = frozenset(normalize_domain(name) for name in rule.exclude if name.strip())
-    return RestrictionEntry(rule.id, domain_key(rule.domain), excludes)
+    return RestrictionEntry(rule.id, indexed_domain(rule.domain), excludes)
 
 
 # What a sender domain (or a parent of it) carries: sender-side allow and block entries,
@@ -178,7 +178,7 @@ class Snapshot:
     recipient_regex: RegexSet[PolicyEntry] | None
     trusted_domains: dict[str, tuple[TrustedDomainEntry, ...]]
     trusted_regex: RegexSet[TrustedDomainEntry] | None
-    impersonation: dict[str, tuple[ImpersonationEntry, ...]]
+    impersonation: dict[str, tuple[ImpersonationTarget, ...]]
     # Enabled content policies, by target; each pattern is found anywhere in its text.
     content_subject: RegexSet[ContentEntry] | None
     content_body: RegexSet[ContentEntry] | None
@@ -244,7 +244,7 @@ def trusted_domain_pattern(rule: TrustedDomainRule) -> tuple[str, str]:
     """``(kind, key)`` of a trusted domain pattern; raises :class:`PatternError`."""
     if rule.is_regex:
         return prepare_pattern(rule.pattern, KIND_DOMAIN, True)
-    return KIND_DOMAIN, domain_key(rule.pattern)
+    return KIND_DOMAIN, indexed_domain(rule.pattern)
 
 
 def _index_trusted(
@@ -269,7 +269,7 @@ def _index_trusted(
 
 def _index_registry(
     rules: Iterable[ImpersonationRule],
-    registry: dict[str, list[ImpersonationEntry]],
+    registry: dict[str, list[ImpersonationTarget]],
     skipped: list[Skipped],
 ) -> int:
     count = 0
@@ -293,7 +293,7 @@ def _index_protected(
     for rule in rules:
         count += 1
         try:
-            domain = domain_key(rule.domain)
+            domain = indexed_domain(rule.domain)
         except PatternError as exc:
             skipped.append((RESOURCE_DOMAINS, rule.id, str(exc)))
             continue
@@ -390,6 +390,53 @@ def build_snapshot(
         )
 
 
+# Any one settings entry, as the engine reads it.
+Rule = (
+    AllowPolicyRule
+    | BlockedSenderRule
+    | TrustedDomainRule
+    | ImpersonationRule
+    | ProtectedDomainRule
+    | SendingDomainRestrictionRule
+    | ContentPolicyRule
+)
+
+
+def snapshot_of(rules: Iterable[Rule]) -> Snapshot:
+    """:func:`build_snapshot` of rules of every kind, mixed: each kind keeps its order."""
+    allow: list[AllowPolicyRule] = []
+    blocked: list[BlockedSenderRule] = []
+    trusted: list[TrustedDomainRule] = []
+    impersonation: list[ImpersonationRule] = []
+    domains: list[ProtectedDomainRule] = []
+    restrictions: list[SendingDomainRestrictionRule] = []
+    content: list[ContentPolicyRule] = []
+    for rule in rules:
+        if isinstance(rule, AllowPolicyRule):
+            allow.append(rule)
+        elif isinstance(rule, BlockedSenderRule):
+            blocked.append(rule)
+        elif isinstance(rule, TrustedDomainRule):
+            trusted.append(rule)
+        elif isinstance(rule, ImpersonationRule):
+            impersonation.append(rule)
+        elif isinstance(rule, ProtectedDomainRule):
+            domains.append(rule)
+        elif isinstance(rule, SendingDomainRestrictionRule):
+            restrictions.append(rule)
+        else:
+            content.append(rule)
+    return build_snapshot(
+        allow_policies=allow,
+        blocked_senders=blocked,
+        trusted_domains=trusted,
+        impersonation=impersonation,
+        domains=domains,
+        restrictions=restrictions,
+        content_policies=content,
+    )
+
+
 def _build(
     allow_policies: Iterable[AllowPolicyRule],
     blocked_senders: Iterable[BlockedSenderRule],
@@ -405,7 +452,7 @@ def _build(
     sender: PatternIndexBuilder[PolicyEntry] = PatternIndexBuilder()
     exempt: PatternIndexBuilder[PolicyEntry] = PatternIndexBuilder()
     trusted: PatternIndexBuilder[TrustedDomainEntry] = PatternIndexBuilder()
-    registry: dict[str, list[ImpersonationEntry]] = {}
+    registry: dict[str, list[ImpersonationTarget]] = {}
     protected: dict[str, ProtectedEntry] = {}
     restricted: dict[str, list[RestrictionEntry]] = {}
     count = (

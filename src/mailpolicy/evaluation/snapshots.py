@@ -15,84 +15,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailpolicy.access.accounts import settings_version
-from mailpolicy.engine import (
-    AllowPolicyRule,
-    BlockedSenderRule,
-    ContentPolicyRule,
-    ImpersonationRule,
-    ProtectedDomainRule,
-    SendingDomainRestrictionRule,
-    Snapshot,
-    TrustedDomainRule,
-    build_snapshot,
-)
-from mailpolicy.resources.allow_policies import AllowPolicy
-from mailpolicy.resources.block_senders import BlockedSender
-from mailpolicy.resources.content_policies import ContentPolicy
-from mailpolicy.resources.domains import ProtectedDomain
-from mailpolicy.resources.impersonation_registry import ImpersonationEntry
-from mailpolicy.resources.sending_domain_restrictions import SendingDomainRestriction
-from mailpolicy.resources.trusted_domains import TrustedDomain
+from mailpolicy.engine import Rule, Snapshot, snapshot_of
+from mailpolicy.resources import REGISTRY
 
 
 def load_snapshot(session: Session, account_id: str) -> Snapshot:
-    def rows(model: type) -> list:  # type: ignore[type-arg]
-        return list(session.scalars(select(model).where(model.account_id == account_id)))  # type: ignore[attr-defined]
-
-    return build_snapshot(
-        allow_policies=[
-            AllowPolicyRule(
-                id=r.id,
-                pattern=r.pattern,
-                pattern_type=r.pattern_type,
-                is_regex=r.is_regex,
-                is_trusted_sender=r.is_trusted_sender,
-                is_acceptable_sender=r.is_acceptable_sender,
-                is_exempt_recipient=r.is_exempt_recipient,
-                verify_sender=r.verify_sender,
-            )
-            for r in rows(AllowPolicy)
-        ],
-        blocked_senders=[
-            BlockedSenderRule(
-                id=r.id, pattern=r.pattern, pattern_type=r.pattern_type, is_regex=r.is_regex
-            )
-            for r in rows(BlockedSender)
-        ],
-        trusted_domains=[
-            TrustedDomainRule(
-                id=r.id,
-                pattern=r.pattern,
-                is_regex=r.is_regex,
-                is_recent=r.is_recent,
-                is_similarity=r.is_similarity,
-            )
-            for r in rows(TrustedDomain)
-        ],
-        impersonation=[
-            ImpersonationRule(id=r.id, name=r.name, email=r.email, is_email_regex=r.is_email_regex)
-            for r in rows(ImpersonationEntry)
-        ],
-        domains=[
-            ProtectedDomainRule(
-                id=r.id,
-                domain=r.domain,
-                status=r.status,
-                drop_dispositions=tuple(r.drop_dispositions),
-            )
-            for r in rows(ProtectedDomain)
-        ],
-        restrictions=[
-            SendingDomainRestrictionRule(id=r.id, domain=r.domain, exclude=tuple(r.exclude))
-            for r in rows(SendingDomainRestriction)
-        ],
-        content_policies=[
-            ContentPolicyRule(
-                id=r.id, name=r.name, pattern=r.pattern, targets=tuple(r.targets), enabled=r.enabled
-            )
-            for r in rows(ContentPolicy)
-        ],
-    )
+    """The account's settings as the engine reads them: every entry of every resource the
+    engine acts on, through its spec's `to_rule`."""
+    rules: list[Rule] = []
+    for spec, _ in REGISTRY:
+        if spec.to_rule is not None:
+            rows = session.scalars(select(spec.model).where(spec.model.account_id == account_id))
+            rules.extend(spec.to_rule(row) for row in rows)
+    return snapshot_of(rules)
 
 
 @dataclass(frozen=True, slots=True)

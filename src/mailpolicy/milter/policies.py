@@ -21,8 +21,7 @@ from sqlalchemy import select
 
 from mailpolicy.access.accounts import Account
 from mailpolicy.db import Database, utcnow
-from mailpolicy.engine import Snapshot
-from mailpolicy.engine.parse import normalize_domain
+from mailpolicy.engine import Snapshot, normalize_domain
 from mailpolicy.evaluation.snapshots import load_snapshot
 from mailpolicy.resources.domains import ACTIVE, ProtectedDomain
 

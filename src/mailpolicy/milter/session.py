@@ -19,8 +19,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mailpolicy import mime
-from mailpolicy.engine import DISPOSITIONS, Message, RecipientVerdict, TLSInfo, evaluate
-from mailpolicy.engine.parse import normalize_path
+from mailpolicy.engine import (
+    DISPOSITIONS,
+    Message,
+    RecipientVerdict,
+    TLSInfo,
+    evaluate,
+    normalize_path,
+)
 from mailpolicy.milter.authresults import auth_results, authserv_id
 from mailpolicy.milter.policies import Policies, Route
 

@@ -1,5 +1,7 @@
 """One module per settings resource: its table, its schemas, its spec and anything special."""
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from mailpolicy.resources import (
@@ -12,11 +14,12 @@ from mailpolicy.resources import (
     trusted_domains,
     url_ignore_patterns,
 )
-from mailpolicy.resources.crud import ResourceSpec
+from mailpolicy.resources.spec import ResourceSpec
 
 # Each resource's spec, and the router of its special endpoints (registered before the generic
 # routes, so that a fixed path such as /domains/{id}/verification is matched first).
-REGISTRY: tuple[tuple[ResourceSpec, APIRouter | None], ...] = (
+# A spec is typed by its own entry class; the registry holds specs of eight.
+REGISTRY: tuple[tuple[ResourceSpec[Any], APIRouter | None], ...] = (
     (allow_policies.SPEC, None),
     (block_senders.SPEC, None),
     (content_policies.SPEC, None),

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.config import Rules
+from mailpolicy.engine import AllowPolicyRule
 from mailpolicy.resources.base import (
     Comments,
     LegacyEntryRead,
@@ -24,8 +25,8 @@ from mailpolicy.resources.base import (
     sender_key,
     timestamps,
 )
-from mailpolicy.resources.crud import ResourceSpec
 from mailpolicy.resources.patterns import fail, pattern_problem
+from mailpolicy.resources.spec import ResourceSpec
 
 # The role flags, each a list filter.
 FLAGS = ("is_trusted_sender", "is_acceptable_sender", "is_exempt_recipient", "verify_sender")
@@ -224,6 +225,20 @@ def serialize(row: AllowPolicy) -> dict[str, Any]:
     }
 
 
+def to_rule(row: AllowPolicy) -> AllowPolicyRule:
+    """The entry as the policy engine reads it."""
+    return AllowPolicyRule(
+        id=row.id,
+        pattern=row.pattern,
+        pattern_type=row.pattern_type,
+        is_regex=row.is_regex,
+        is_trusted_sender=row.is_trusted_sender,
+        is_acceptable_sender=row.is_acceptable_sender,
+        is_exempt_recipient=row.is_exempt_recipient,
+        verify_sender=row.verify_sender,
+    )
+
+
 SPEC = ResourceSpec(
     path="allow_policies",
     noun="allow policy",
@@ -235,6 +250,7 @@ SPEC = ResourceSpec(
     read=AllowPolicyRead,
     list_query=AllowPolicyListQuery,
     serialize=serialize,
+    to_rule=to_rule,
     check=_check,
     label=AllowPolicy.pattern,
     identity=lambda r: (

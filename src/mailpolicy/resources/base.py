@@ -12,8 +12,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from mailpolicy.api.envelope import Closed
 from mailpolicy.db import Entity
-from mailpolicy.engine.parse import normalize_domain, normalize_name, normalize_path
-from mailpolicy.engine.snapshot import prepare_pattern
+from mailpolicy.engine import normalize_domain, normalize_name, normalize_path, prepare_pattern
 from mailpolicy.timefmt import iso
 
 PatternType = Literal["EMAIL", "DOMAIN", "IP", "UNKNOWN"]

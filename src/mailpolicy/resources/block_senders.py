@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.config import Rules
+from mailpolicy.engine import BlockedSenderRule
 from mailpolicy.resources.base import (
     Comments,
     LegacyEntryRead,
@@ -20,8 +21,8 @@ from mailpolicy.resources.base import (
     sender_key,
     timestamps,
 )
-from mailpolicy.resources.crud import ResourceSpec
 from mailpolicy.resources.patterns import fail, pattern_problem
+from mailpolicy.resources.spec import ResourceSpec
 
 
 class BlockedSender(SettingsEntry):
@@ -107,6 +108,13 @@ def serialize(row: BlockedSender) -> dict[str, Any]:
     }
 
 
+def to_rule(row: BlockedSender) -> BlockedSenderRule:
+    """The entry as the policy engine reads it."""
+    return BlockedSenderRule(
+        id=row.id, pattern=row.pattern, pattern_type=row.pattern_type, is_regex=row.is_regex
+    )
+
+
 SPEC = ResourceSpec(
     path="block_senders",
     noun="blocked sender",
@@ -118,6 +126,7 @@ SPEC = ResourceSpec(
     read=BlockedSenderRead,
     list_query=BlockedSenderListQuery,
     serialize=serialize,
+    to_rule=to_rule,
     check=_check,
     label=BlockedSender.pattern,
     identity=lambda r: (

@@ -7,6 +7,7 @@ a blocked sender. Patterns are matched ignoring case, like every other pattern.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
@@ -15,17 +16,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.config import Rules
-from mailpolicy.engine.model import TARGET_BODY, TARGET_SUBJECT
+from mailpolicy.engine import TARGET_BODY, TARGET_SUBJECT, ContentPolicyRule
 from mailpolicy.resources.base import EntryRead, Regex, SettingsEntry
-from mailpolicy.resources.crud import ResourceSpec
 from mailpolicy.resources.patterns import fail, regex_problem
+from mailpolicy.resources.spec import ResourceSpec
 from mailpolicy.timefmt import iso
 
 Target = Literal["SUBJECT", "BODY"]
 TARGET_ORDER = (TARGET_SUBJECT, TARGET_BODY)
 
 
-def _distinct(targets: list[Target]) -> list[Target]:
+def _distinct(targets: Sequence[str]) -> list[str]:
     # Each target once, in a fixed order: ["BODY", "SUBJECT", "BODY"] is ["SUBJECT", "BODY"].
     return [t for t in TARGET_ORDER if t in targets]
 
@@ -118,6 +119,17 @@ def serialize(row: ContentPolicy) -> dict[str, Any]:
     }
 
 
+def to_rule(row: ContentPolicy) -> ContentPolicyRule:
+    """The entry as the policy engine reads it."""
+    return ContentPolicyRule(
+        id=row.id,
+        name=row.name,
+        pattern=row.pattern,
+        targets=tuple(row.targets),
+        enabled=row.enabled,
+    )
+
+
 SPEC = ResourceSpec(
     path="content_policies",
     noun="content policy",
@@ -129,6 +141,7 @@ SPEC = ResourceSpec(
     read=ContentPolicyRead,
     list_query=ContentPolicyListQuery,
     serialize=serialize,
+    to_rule=to_rule,
     check=_check,
     # Two policies looking for the same pattern in the same places find the same mail.
     label=ContentPolicy.name,

@@ -9,11 +9,9 @@ Anything special to one resource lives in that resource's module, as a hook or a
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func, or_, select
@@ -21,14 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mailpolicy.access.accounts import bump_settings_version, settings_version
-from mailpolicy.api.schemas import ListQuery, SearchableListQuery, SettingsResource
+from mailpolicy.api.schemas import ListQuery, SearchableListQuery
 from mailpolicy.audit.events import Action, Author, record
 from mailpolicy.config import Rules
-from mailpolicy.db import Entity, utcnow
+from mailpolicy.db import utcnow
 from mailpolicy.errors import ApiError, Conflict, NotFound
-
-Row = Any  # an instance of the spec's Entity subclass
-Values = dict[str, Any]
+from mailpolicy.resources.spec import R, ResourceSpec, Values, dedupe_key
 
 
 class CountCache:
@@ -58,46 +54,9 @@ class CountCache:
                 self._totals[key] = (version, total)
 
 
-@dataclass(frozen=True)
-class ResourceSpec:
-    path: SettingsResource  # URL segment, e.g. "allow_policies"
-    noun: str  # for messages, e.g. "allow policy"
-    model: type[Entity]
-    id_param: str
-    create: type[BaseModel]
-    update: type[BaseModel]
-    put: type[BaseModel] | None  # the schema of batch "puts"
-    read: type[BaseModel]  # what an entry answers with (declared in the OpenAPI document)
-    list_query: type[ListQuery]
-    serialize: Callable[[Row], dict[str, Any]]
-    # Semantic checks on the merged entry (patterns by type, regexes); raise ValidationFailed.
-    check: Callable[[Row, Rules], None]
-    # What makes two entries "the same": exact duplicates are refused with 409.
-    identity: Callable[[Row], tuple[Any, ...]]
-    # The column that names an entry for people (its pattern, name or domain), in reports.
-    label: InstrumentedAttribute[Any]
-    filters: Callable[[Any], list[ColumnElement[bool]]] = lambda _q: []
-    orderings: Mapping[str, InstrumentedAttribute[Any]] = field(default_factory=dict)
-    search: Sequence[InstrumentedAttribute[Any]] = ()
-    # Request values -> column values (aliases, defaults); identity by default.
-    to_columns: Callable[[Values], Values] = lambda values: values
-    # Special rules before a change is applied: (existing row or None, column values).
-    before_write: Callable[[Row | None, Values], None] | None = None
-    after_create: Callable[[Row], None] | None = None
-    summaries: Mapping[str, str] = field(default_factory=dict)
-    # Which batch the contract gives the resource: all four arrays, deletes only, or none.
-    batch: Literal["full", "deletes", "none"] = "full"
-
-
-def dedupe_key(spec: ResourceSpec, row: Row) -> str:
-    """The key that refuses exact duplicates: a digest of the resource's identity of `row`."""
-    raw = "\x1f".join("" if part is None else str(part) for part in spec.identity(row))
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
 def get_entry(
-    session: Session, spec: ResourceSpec, account_id: str, entry_id: str, *, lock: bool = False
-) -> Row:
+    session: Session, spec: ResourceSpec[R], account_id: str, entry_id: str, *, lock: bool = False
+) -> R:
     """One entry of the account; `lock` holds its row until the transaction ends (PostgreSQL;
     a SQLite write transaction already holds the whole database)."""
     query = select(spec.model).where(spec.model.account_id == account_id, spec.model.id == entry_id)
@@ -107,7 +66,7 @@ def get_entry(
     return row
 
 
-def _apply(session: Session, spec: ResourceSpec, row: Row, values: Values, rules: Rules) -> None:
+def _apply(session: Session, spec: ResourceSpec[R], row: R, values: Values, rules: Rules) -> None:
     if spec.before_write is not None:
         spec.before_write(row if row.id is not None and row in session else None, values)
     for name, value in values.items():
@@ -118,7 +77,7 @@ def _apply(session: Session, spec: ResourceSpec, row: Row, values: Values, rules
     clash = session.execute(
         select(model.id).where(
             model.account_id == row.account_id,
-            model.dedupe_key == key,  # type: ignore[attr-defined]
+            model.dedupe_key == key,
             model.id != (row.id or ""),
         )
     ).scalar()
@@ -126,10 +85,9 @@ def _apply(session: Session, spec: ResourceSpec, row: Row, values: Values, rules
         raise Conflict(f"An identical {spec.noun} already exists (id {clash}).")
     row.dedupe_key = key
     row.modified_at = utcnow()
-    bump_settings_version(session, row.account_id)
 
 
-def _flush(session: Session, spec: ResourceSpec) -> None:
+def _flush(session: Session, spec: ResourceSpec[R]) -> None:
     try:
         session.flush()
     except IntegrityError:
@@ -137,15 +95,23 @@ def _flush(session: Session, spec: ResourceSpec) -> None:
         raise Conflict(f"An identical {spec.noun} already exists.") from None
 
 
-def _record(
+def record_change(
     session: Session,
-    spec: ResourceSpec,
-    by: Author,
+    spec: ResourceSpec[R],
+    row: R,
     action: Action,
-    row: Row,
     before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
+    by: Author,
 ) -> None:
+    """The one path for "the settings changed": every write to an entry, whoever makes it
+    (the API, the CLI, the DNS verifier), calls this in its own transaction, after its change
+    is applied to `row` (before the row is deleted, for a delete).
+
+    It bumps the account's settings version (snapshots, list totals and the milter's routes
+    are keyed by it) and records the audit event, with the entry as it is now (none after a
+    delete), so the change and its record commit together or not at all.
+    """
+    bump_settings_version(session, row.account_id)
     record(
         session,
         by,
@@ -154,40 +120,38 @@ def _record(
         resource=spec.path,
         entry_id=row.id,
         before=before,
-        after=after,
+        after=None if action == "delete" else spec.serialize(row),
     )
 
 
 def create_entry(
     session: Session,
-    spec: ResourceSpec,
+    spec: ResourceSpec[R],
     account_id: str,
     body: BaseModel,
     rules: Rules,
     by: Author,
-) -> Row:
+) -> R:
     now = utcnow()
     row = spec.model(account_id=account_id, created_at=now)
     _apply(session, spec, row, spec.to_columns(body.model_dump()), rules)
     row.modified_at = now
     session.add(row)
-    if spec.after_create is not None:
-        spec.after_create(row)
     _flush(session, spec)
-    _record(session, spec, by, "create", row, None, spec.serialize(row))
+    record_change(session, spec, row, "create", None, by)
     return row
 
 
 def update_entry(
     session: Session,
-    spec: ResourceSpec,
+    spec: ResourceSpec[R],
     account_id: str,
     entry_id: str,
     values: Values,
     rules: Rules,
     by: Author,
     action: Action = "edit",
-) -> Row:
+) -> R:
     """Change an entry: `values` are the fields sent (an edit) or every field (a replace)."""
     # Locked: the merged entry is validated against the row as it is now, not as another
     # writer is about to leave it.
@@ -195,7 +159,7 @@ def update_entry(
     before = spec.serialize(row)
     _apply(session, spec, row, spec.to_columns(values), rules)
     _flush(session, spec)
-    _record(session, spec, by, action, row, before, spec.serialize(row))
+    record_change(session, spec, row, action, before, by)
     return row
 
 
@@ -211,12 +175,11 @@ def replace_values(model: type[BaseModel], body: BaseModel) -> Values:
 
 
 def delete_entry(
-    session: Session, spec: ResourceSpec, account_id: str, entry_id: str, by: Author
+    session: Session, spec: ResourceSpec[R], account_id: str, entry_id: str, by: Author
 ) -> str:
     row = get_entry(session, spec, account_id, entry_id, lock=True)
-    _record(session, spec, by, "delete", row, spec.serialize(row), None)
+    record_change(session, spec, row, "delete", spec.serialize(row), by)
     session.delete(row)
-    bump_settings_version(session, account_id)
     session.flush()
     return entry_id
 
@@ -249,13 +212,13 @@ class NotCounted(Exception):
 
 def list_entries(
     session: Session,
-    spec: ResourceSpec,
+    spec: ResourceSpec[R],
     account_id: str,
     query: ListQuery,
     counts: CountCache | None = None,
     *,
     may_count: bool = True,
-) -> tuple[list[Row], int]:
+) -> tuple[list[R], int]:
     """One page of the account's entries matching `query`, and how many match in all.
 
     With `counts`, a total is counted once per settings version (see CountCache): counting
@@ -293,7 +256,7 @@ def list_entries(
 
 def _total(
     session: Session,
-    spec: ResourceSpec,
+    spec: ResourceSpec[R],
     account_id: str,
     query: ListQuery,
     conditions: list[ColumnElement[bool]],
@@ -336,7 +299,7 @@ def _each(step: str, items: Sequence[Any], apply: Callable[[Any], Any]) -> list[
 
 
 def run_batch(
-    session: Session, spec: ResourceSpec, account_id: str, body: Any, rules: Rules, by: Author
+    session: Session, spec: ResourceSpec[R], account_id: str, body: Any, rules: Rules, by: Author
 ) -> dict[str, list[dict[str, Any]]]:
     """All or nothing, in Cloudflare's order: deletes, then patches, then puts, then posts.
 

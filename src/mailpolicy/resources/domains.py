@@ -18,10 +18,19 @@ from fastapi import APIRouter, Path, Response
 from fastapi import Body as BodyParam
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
-from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, Date, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Date,
+    Index,
+    Integer,
+    String,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mailpolicy.access.accounts import bump_settings_version
 from mailpolicy.api.deps import ReadAccess, RulesDep, SessionDep, WriteAccess, WriteSessionDep
 from mailpolicy.api.envelope import (
     BATCH_ID_HEADER,
@@ -43,9 +52,10 @@ from mailpolicy.api.schemas import (
     SearchableListQuery,
     StrictBody,
 )
-from mailpolicy.audit.events import Author, record
+from mailpolicy.audit.events import Author
 from mailpolicy.config import Rules
 from mailpolicy.db import UTCDateTime, utcnow
+from mailpolicy.engine import ProtectedDomainRule
 from mailpolicy.errors import NotFound, ValidationFailed
 from mailpolicy.resources.base import (
     DomainName,
@@ -54,9 +64,16 @@ from mailpolicy.resources.base import (
     domain_key,
     timestamps,
 )
-from mailpolicy.resources.crud import ResourceSpec, get_entry, replace_values, update_entry
+from mailpolicy.resources.crud import (
+    delete_entry,
+    get_entry,
+    record_change,
+    replace_values,
+    update_entry,
+)
 from mailpolicy.resources.patterns import domain_problem, fail, network_problem
 from mailpolicy.resources.router import entry_path
+from mailpolicy.resources.spec import ResourceSpec
 from mailpolicy.timefmt import iso
 
 DeliveryMode = Literal["DIRECT", "BCC", "JOURNAL", "API", "RETRO_SCAN"]
@@ -311,9 +328,7 @@ def _to_columns(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _name_is_fixed(existing: ProtectedDomain | None, values: dict[str, Any]) -> None:
-    if existing is None:
-        return
+def _name_is_fixed(existing: ProtectedDomain, values: dict[str, Any]) -> None:
     name = values.pop("domain", None)
     if name is not None and name != existing.domain:
         raise fail(
@@ -334,15 +349,21 @@ def _check(row: ProtectedDomain, _rules: Rules) -> None:
             )
 
 
-def _start_pending(row: ProtectedDomain) -> None:
-    """A new domain awaits its TXT record; its DNS is checked as soon as the verifier can."""
+def _before_write(existing: ProtectedDomain | None, values: dict[str, Any]) -> None:
+    """A domain's name is fixed once it is created; a new domain awaits its TXT record, and its
+    DNS is checked as soon as the verifier can."""
+    if existing is not None:
+        _name_is_fixed(existing, values)
+        return
     now = utcnow()
-    row.status = PENDING
-    row.spf_status = None  # not read yet
-    row.dmarc_status = None
-    row.verification_token = secrets.token_hex(16)
-    row.pending_since = now
-    row.dns_due_at = now
+    values.update(
+        status=PENDING,
+        spf_status=None,  # not read yet
+        dmarc_status=None,
+        verification_token=secrets.token_hex(16),
+        pending_since=now,
+        dns_due_at=now,
+    )
 
 
 def txt_record_name(domain: str) -> str:
@@ -371,30 +392,27 @@ def activate(session: Session, domain_id: str, by: Author) -> ProtectedDomain:
     row.verification_message = None
     row.authorized_at = utcnow()
     row.modified_at = row.authorized_at
-    bump_settings_version(session, row.account_id)
     session.flush()
-    record_change(session, by, "activate", row, before)
+    record_change(session, SPEC, row, "activate", before, by)
     return row
 
 
-def record_change(
-    session: Session,
-    by: Author,
-    action: Literal["activate", "verify"],
-    row: ProtectedDomain,
-    before: dict[str, Any],
-) -> None:
-    """The audit event of a change to a domain's status outside the settings API."""
-    record(
-        session,
-        by,
-        account_id=row.account_id,
-        action=action,
-        resource="domains",
-        entry_id=row.id,
-        before=before,
-        after=serialize(row),
+def count_messages(session: Session, messages: dict[str, int], today: dt.date) -> None:
+    """Add to each protected domain's count for `today`, rolling the day over when it changed."""
+    if not messages:
+        return
+    rows = session.scalars(
+        select(ProtectedDomain).where(ProtectedDomain.id.in_(list(messages))).with_for_update()
     )
+    for row in rows:
+        added = messages[row.id]
+        if row.count_day == today:
+            row.count_current += added
+            continue
+        yesterday = today - dt.timedelta(days=1)
+        row.count_previous = row.count_current if row.count_day == yesterday else 0
+        row.count_current = added
+        row.count_day = today
 
 
 def emails_processed(row: ProtectedDomain, today: dt.date) -> dict[str, Any]:
@@ -453,6 +471,16 @@ def serialize(row: ProtectedDomain) -> dict[str, Any]:
     }
 
 
+def to_rule(row: ProtectedDomain) -> ProtectedDomainRule:
+    """The entry as the policy engine reads it."""
+    return ProtectedDomainRule(
+        id=row.id,
+        domain=row.domain,
+        status=row.status,
+        drop_dispositions=tuple(row.drop_dispositions),
+    )
+
+
 SPEC = ResourceSpec(
     path="domains",
     noun="domain",
@@ -464,6 +492,7 @@ SPEC = ResourceSpec(
     read=DomainRead,
     list_query=DomainListQuery,
     serialize=serialize,
+    to_rule=to_rule,
     check=_check,
     label=ProtectedDomain.domain,
     identity=lambda r: (domain_key(r.domain),),
@@ -471,8 +500,7 @@ SPEC = ResourceSpec(
     orderings={"domain": ProtectedDomain.domain, "created_at": ProtectedDomain.created_at},
     search=(ProtectedDomain.domain, ProtectedDomain.transport),
     to_columns=_to_columns,
-    before_write=_name_is_fixed,
-    after_create=_start_pending,
+    before_write=_before_write,
     summaries={
         "list": "List protected email domains",
         "create": "Add a new email domain",
@@ -529,19 +557,7 @@ def bulk_delete(
             raise NotFound(f"[{index}]: {exc}", pointer=f"/{index}/id") from None
     by = Author(access.actor).in_batch()
     for row in dict.fromkeys(rows):  # an id sent twice is one deletion
-        record(
-            session,
-            by,
-            account_id=row.account_id,
-            action="delete",
-            resource="domains",
-            entry_id=row.id,
-            before=serialize(row),
-            after=None,
-        )
-        session.delete(row)
-    bump_settings_version(session, access.account_id)
-    session.flush()
+        delete_entry(session, SPEC, access.account_id, row.id, by)
     return ok([{"id": row.id} for row in rows], headers={BATCH_ID_HEADER: str(by.batch_id)})
 
 

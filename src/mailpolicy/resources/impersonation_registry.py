@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.api.schemas import UNSET, Body, Int64, PartialBody, SearchableListQuery
 from mailpolicy.config import Rules
+from mailpolicy.engine import ImpersonationRule
 from mailpolicy.errors import CODE_READ_ONLY, ValidationFailed
 from mailpolicy.resources.base import (
     Comments,
@@ -24,8 +25,8 @@ from mailpolicy.resources.base import (
     name_key,
     timestamps,
 )
-from mailpolicy.resources.crud import ResourceSpec
 from mailpolicy.resources.patterns import email_problem, fail, regex_problem
+from mailpolicy.resources.spec import ResourceSpec
 
 Provenance = Literal[
     "A1S_INTERNAL", "SNOOPY-CASB_OFFICE_365", "SNOOPY-OFFICE_365", "SNOOPY-GOOGLE_DIRECTORY"
@@ -142,6 +143,13 @@ def serialize(row: ImpersonationEntry) -> dict[str, Any]:
     }
 
 
+def to_rule(row: ImpersonationEntry) -> ImpersonationRule:
+    """The entry as the policy engine reads it."""
+    return ImpersonationRule(
+        id=row.id, name=row.name, email=row.email, is_email_regex=row.is_email_regex
+    )
+
+
 SPEC = ResourceSpec(
     path="impersonation_registry",
     noun="impersonation registry entry",
@@ -153,6 +161,7 @@ SPEC = ResourceSpec(
     read=ImpersonationRead,
     list_query=ImpersonationListQuery,
     serialize=serialize,
+    to_rule=to_rule,
     check=_check,
     label=ImpersonationEntry.name,
     identity=lambda r: (

@@ -8,7 +8,7 @@ import re
 from email_validator import EmailNotValidError, validate_email
 
 from mailpolicy.config import Rules
-from mailpolicy.engine.regex import RegexError, check_regex
+from mailpolicy.engine import RegexError, check_regex
 from mailpolicy.errors import ValidationFailed
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

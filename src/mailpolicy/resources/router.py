@@ -42,7 +42,6 @@ from mailpolicy.db import Database
 from mailpolicy.resources.crud import (
     CountCache,
     NotCounted,
-    ResourceSpec,
     create_entry,
     delete_entry,
     get_entry,
@@ -50,12 +49,13 @@ from mailpolicy.resources.crud import (
     run_batch,
     update_entry,
 )
+from mailpolicy.resources.spec import ResourceSpec
 
 # Lists whose page ends within this many entries, without a search, are read as lookups.
 NEAR_ENTRIES = 1000
 
 
-def make_router(spec: ResourceSpec) -> APIRouter:
+def make_router(spec: ResourceSpec[Any]) -> APIRouter:
     """The standard endpoints of one resource, its own schemas in the signatures."""
     router = APIRouter(prefix=f"/accounts/{{account_id}}/email-security/settings/{spec.path}")
     # Totals of this resource's lists, by settings version (see CountCache), counted on the
@@ -231,5 +231,5 @@ def entry_path(param: str) -> str:
     return f"/{{{param}:entry_id}}"
 
 
-def _id_path(spec: ResourceSpec) -> Any:
+def _id_path(spec: ResourceSpec[Any]) -> Any:
     return Path(alias=spec.id_param, max_length=MAX_ID, description=f"The {spec.noun} identifier.")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.config import Rules
+from mailpolicy.engine import SendingDomainRestrictionRule
 from mailpolicy.errors import ValidationFailed
 from mailpolicy.resources.base import (
     Comments,
@@ -19,8 +20,8 @@ from mailpolicy.resources.base import (
     domain_key,
     timestamps,
 )
-from mailpolicy.resources.crud import ResourceSpec
 from mailpolicy.resources.patterns import domain_problem, fail
+from mailpolicy.resources.spec import ResourceSpec
 
 MAX_EXCLUDES = 100
 
@@ -99,6 +100,11 @@ def serialize(row: SendingDomainRestriction) -> dict[str, Any]:
     }
 
 
+def to_rule(row: SendingDomainRestriction) -> SendingDomainRestrictionRule:
+    """The entry as the policy engine reads it."""
+    return SendingDomainRestrictionRule(id=row.id, domain=row.domain, exclude=tuple(row.exclude))
+
+
 SPEC = ResourceSpec(
     path="sending_domain_restrictions",
     noun="sending domain restriction",
@@ -110,6 +116,7 @@ SPEC = ResourceSpec(
     read=SendingDomainRestrictionRead,
     list_query=SendingDomainRestrictionListQuery,
     serialize=serialize,
+    to_rule=to_rule,
     check=_check,
     label=SendingDomainRestriction.domain,
     identity=lambda r: (domain_key(r.domain),),

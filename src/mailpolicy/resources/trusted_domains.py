@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.config import Rules
+from mailpolicy.engine import TrustedDomainRule
 from mailpolicy.resources.base import (
     Comments,
     LegacyEntryRead,
@@ -18,8 +19,8 @@ from mailpolicy.resources.base import (
     domain_key,
     timestamps,
 )
-from mailpolicy.resources.crud import ResourceSpec
 from mailpolicy.resources.patterns import domain_problem, fail, regex_problem
+from mailpolicy.resources.spec import ResourceSpec
 
 
 class TrustedDomain(SettingsEntry):
@@ -98,6 +99,17 @@ def serialize(row: TrustedDomain) -> dict[str, Any]:
     }
 
 
+def to_rule(row: TrustedDomain) -> TrustedDomainRule:
+    """The entry as the policy engine reads it."""
+    return TrustedDomainRule(
+        id=row.id,
+        pattern=row.pattern,
+        is_regex=row.is_regex,
+        is_recent=row.is_recent,
+        is_similarity=row.is_similarity,
+    )
+
+
 SPEC = ResourceSpec(
     path="trusted_domains",
     noun="trusted domain",
@@ -109,6 +121,7 @@ SPEC = ResourceSpec(
     read=TrustedDomainRead,
     list_query=TrustedDomainListQuery,
     serialize=serialize,
+    to_rule=to_rule,
     check=_check,
     label=TrustedDomain.pattern,
     identity=lambda r: (

@@ -17,8 +17,8 @@ from mailpolicy.resources.base import (
     SettingsEntry,
     timestamps,
 )
-from mailpolicy.resources.crud import ResourceSpec
 from mailpolicy.resources.patterns import fail, regex_problem
+from mailpolicy.resources.spec import ResourceSpec
 
 
 class UrlIgnorePattern(SettingsEntry):

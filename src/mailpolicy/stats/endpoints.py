@@ -8,7 +8,7 @@ never matched counts from its creation), which are the ones worth a second look.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -16,31 +16,14 @@ from pydantic import Field
 
 from mailpolicy.api.deps import ReadAccess, SessionDep
 from mailpolicy.api.envelope import Closed, answers, listing, ok_list
-from mailpolicy.api.schemas import ListQuery, SettingsResource
 from mailpolicy.resources import REGISTRY
-from mailpolicy.stats.hits import entry_report
+from mailpolicy.resources.spec import SettingsResource
+from mailpolicy.stats.report import EntryStatsQuery, entry_report
 from mailpolicy.timefmt import iso
-
-Resource = SettingsResource
-assert set(get_args(Resource)) == {spec.path for spec, _ in REGISTRY}
-
-
-class EntryStatsQuery(ListQuery):
-    resource: Resource | None = Field(default=None, description="Only this settings resource.")
-    stale_days: int | None = Field(
-        default=None,
-        ge=1,
-        le=36_500,
-        description="Only entries no message matched in this many days.",
-    )
-    order: Literal["hits", "last_hit_at", "created_at"] = Field(
-        default="hits", description="Field to sort by."
-    )
-    direction: Literal["asc", "desc"] = Field(default="desc", description="The sorting direction.")
 
 
 class EntryStatsRead(Closed):
-    resource: Resource
+    resource: SettingsResource
     id: str = Field(description="The entry's id in its resource.")
     label: str = Field(description="What names the entry: its pattern, name or domain.")
     hits: int = Field(description="Messages the entry matched.")
@@ -62,6 +45,7 @@ def entry_stats(
     """How often real mail matched each entry, and when it last did."""
     rows, total = entry_report(
         session,
+        [spec for spec, _ in REGISTRY],
         access.account_id,
         resource=query.resource,
         stale_days=query.stale_days,

@@ -7,7 +7,9 @@ update under a lock); a background thread writes the totals in one transaction e
 not be written (the database was down) are kept and written with the next batch.
 
 `GET /accounts/{account_id}/email-security/stats/entries` and `mailpolicy stats` read them
-back: every entry of the account with its hits and last hit, filterable to the stale ones.
+back through `mailpolicy.stats.report`: every entry of the account with its hits and last
+hit, filterable to the stale ones. A domain's message counts live on the domain
+(`mailpolicy.resources.domains.count_messages`).
 """
 
 from __future__ import annotations
@@ -16,27 +18,20 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     ForeignKey,
     Index,
     String,
-    and_,
     case,
-    func,
-    literal,
-    select,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mailpolicy.db import Base, Database, UTCDateTime, utcnow
+from mailpolicy.resources.domains import count_messages
 
 log = logging.getLogger("mailpolicy.stats.hits")
 
@@ -149,112 +144,3 @@ def write_hits(session: Session, hits: dict[Key, tuple[int, dt.datetime]]) -> No
             },
         )
     )
-
-
-def count_messages(session: Session, messages: dict[str, int], today: dt.date) -> None:
-    """Add to each protected domain's count for `today`, rolling the day over when it changed."""
-    from mailpolicy.resources.domains import ProtectedDomain
-
-    if not messages:
-        return
-    rows = session.scalars(
-        select(ProtectedDomain).where(ProtectedDomain.id.in_(list(messages))).with_for_update()
-    )
-    for row in rows:
-        added = messages[row.id]
-        if row.count_day == today:
-            row.count_current += added
-            continue
-        yesterday = today - dt.timedelta(days=1)
-        row.count_previous = row.count_current if row.count_day == yesterday else 0
-        row.count_current = added
-        row.count_day = today
-
-
-# ---- reading (the API and the CLI) ----------------------------------------------------------
-
-Order = Literal["hits", "last_hit_at", "created_at"]
-
-
-@dataclass(frozen=True, slots=True)
-class EntryReport:
-    resource: str
-    id: str
-    label: str
-    hits: int
-    last_hit_at: dt.datetime | None
-    created_at: dt.datetime
-
-
-def _entries(account_id: str, resource: str | None) -> Any:
-    """Every entry of the account (or of one resource): resource, id, label, created_at."""
-    from mailpolicy.resources import REGISTRY
-
-    selects = [
-        select(
-            literal(spec.path).label("resource"),
-            spec.model.id.label("id"),
-            spec.label.label("label"),
-            spec.model.created_at.label("created_at"),
-        ).where(spec.model.account_id == account_id)
-        for spec, _ in REGISTRY
-        if resource is None or spec.path == resource
-    ]
-    return union_all(*selects).subquery("entries")
-
-
-def entry_report(
-    session: Session,
-    account_id: str,
-    *,
-    resource: str | None = None,
-    stale_days: int | None = None,
-    order: Order = "hits",
-    descending: bool = True,
-    page: int = 1,
-    per_page: int = 20,
-    now: dt.datetime | None = None,
-) -> tuple[list[EntryReport], int]:
-    """One page of the account's entries with their hit counts, and how many there are."""
-    entries = _entries(account_id, resource)
-    stat = EntryStat.__table__
-    joined = entries.outerjoin(
-        stat, and_(stat.c.resource == entries.c.resource, stat.c.entry_id == entries.c.id)
-    )
-    hits = func.coalesce(stat.c.hits, 0)
-    conditions: list[ColumnElement[bool]] = []
-    if stale_days is not None:
-        # Stale: no hit in the last N days; an entry never hit counts from its creation.
-        cutoff = (now or utcnow()) - dt.timedelta(days=stale_days)
-        since = func.coalesce(stat.c.last_hit_at, entries.c.created_at)
-        conditions.append(since < cutoff)
-    total = session.scalar(select(func.count()).select_from(joined).where(*conditions)) or 0
-    offset = (page - 1) * per_page
-    if offset >= total:
-        return [], total
-    key = {"hits": hits, "last_hit_at": stat.c.last_hit_at, "created_at": entries.c.created_at}[
-        order
-    ]
-    if descending:
-        ordering = [key.desc().nulls_last(), entries.c.resource.desc(), entries.c.id.desc()]
-    else:
-        ordering = [key.asc().nulls_first(), entries.c.resource.asc(), entries.c.id.asc()]
-    rows = session.execute(
-        select(
-            entries.c.resource,
-            entries.c.id,
-            entries.c.label,
-            hits.label("hits"),
-            stat.c.last_hit_at,
-            entries.c.created_at,
-        )
-        .select_from(joined)
-        .where(*conditions)
-        .order_by(*ordering)
-        .offset(offset)
-        .limit(per_page)
-    ).all()
-    return [
-        EntryReport(r.resource, r.id, r.label, int(r.hits), r.last_hit_at, r.created_at)
-        for r in rows
-    ], total

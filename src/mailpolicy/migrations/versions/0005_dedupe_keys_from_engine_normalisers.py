@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from mailpolicy.resources import REGISTRY
-from mailpolicy.resources.crud import dedupe_key
+from mailpolicy.resources.spec import dedupe_key
 
 revision = "0005"
 down_revision = "0004"

@@ -1,0 +1,75 @@
+"""A resource's description: the one value the generic mechanism (crud, router) works from.
+
+Each resource module builds one `ResourceSpec` (its table, schemas, checks, identity, how the
+engine reads it) and `mailpolicy.resources.REGISTRY` lists them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import InstrumentedAttribute
+
+from mailpolicy.api.schemas import ListQuery
+from mailpolicy.config import Rules
+from mailpolicy.engine import Rule
+from mailpolicy.resources.base import SettingsEntry
+
+# The settings resources, by their URL segment: REGISTRY holds one spec of each
+# (tests/api/test_registry.py checks the two agree).
+SettingsResource = Literal[
+    "allow_policies",
+    "block_senders",
+    "content_policies",
+    "domains",
+    "impersonation_registry",
+    "sending_domain_restrictions",
+    "trusted_domains",
+    "url_ignore_patterns",
+]
+
+R = TypeVar("R", bound=SettingsEntry)
+Values = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResourceSpec(Generic[R]):
+    path: SettingsResource  # URL segment, e.g. "allow_policies"
+    noun: str  # for messages, e.g. "allow policy"
+    model: type[R]
+    id_param: str
+    create: type[BaseModel]
+    update: type[BaseModel]
+    put: type[BaseModel] | None  # the schema of batch "puts"
+    read: type[BaseModel]  # what an entry answers with (declared in the OpenAPI document)
+    list_query: type[ListQuery]
+    serialize: Callable[[R], dict[str, Any]]
+    # Semantic checks on the merged entry (patterns by type, regexes); raise ValidationFailed.
+    check: Callable[[R, Rules], None]
+    # What makes two entries "the same": exact duplicates are refused with 409.
+    identity: Callable[[R], tuple[Any, ...]]
+    # The column that names an entry for people (its pattern, name or domain), in reports.
+    label: InstrumentedAttribute[Any]
+    filters: Callable[[Any], list[ColumnElement[bool]]] = lambda _q: []
+    orderings: Mapping[str, InstrumentedAttribute[Any]] = field(default_factory=dict)
+    search: Sequence[InstrumentedAttribute[Any]] = ()
+    # Request values -> column values (aliases, defaults); identity by default.
+    to_columns: Callable[[Values], Values] = lambda values: values
+    # Special rules before a change is applied: (existing row or None, column values).
+    before_write: Callable[[R | None, Values], None] | None = None
+    # What the engine reads of an entry; None for a resource the engine does not act on.
+    to_rule: Callable[[R], Rule] | None = None
+    summaries: Mapping[str, str] = field(default_factory=dict)
+    # Which batch the contract gives the resource: all four arrays, deletes only, or none.
+    batch: Literal["full", "deletes", "none"] = "full"
+
+
+def dedupe_key(spec: ResourceSpec[R], row: R) -> str:
+    """The key that refuses exact duplicates: a digest of the resource's identity of `row`."""
+    raw = "\x1f".join("" if part is None else str(part) for part in spec.identity(row))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
