@@ -446,9 +446,9 @@ def measure_naive(settings: Settings, count: int) -> float:
 
 def _engine_build() -> str:
     # The installed engine is compiled by mypyc unless MAILPOLICY_PURE_PYTHON=1 was set.
-    from mailpolicy.engine import evaluator
+    from mailpolicy.engine import COMPILED
 
-    if (evaluator.__file__ or "").endswith(".py"):
+    if not COMPILED:
         return "interpreted Python (installed with MAILPOLICY_PURE_PYTHON=1)"
     return "compiled with mypyc, as `make` installs it"
 

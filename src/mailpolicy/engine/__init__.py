@@ -9,6 +9,7 @@ linter enforces it; docs/architecture.md). The normalisers and pattern checks ar
 too, so that what the API stores is keyed exactly as the engine reads it.
 """
 
+from mailpolicy.engine import evaluator as _evaluator
 from mailpolicy.engine.evaluator import evaluate
 from mailpolicy.engine.model import (
     DISPOSITIONS,
@@ -46,7 +47,12 @@ from mailpolicy.engine.snapshot import (
     snapshot_of,
 )
 
+# Whether mypyc compiled the engine (setup.py), or its Python sources run as they are
+# (installed with MAILPOLICY_PURE_PYTHON=1).
+COMPILED = not (_evaluator.__file__ or "").endswith(".py")
+
 __all__ = [
+    "COMPILED",
     "DISPOSITIONS",
     "MAX_MEM",
     "MAX_PROGRAM_SIZE",
