@@ -184,7 +184,9 @@ def fetch_one(session: Session, sql: str, params: tuple[Any, ...]) -> tuple[Any,
     connection = session.connection()
     if connection.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    raw = connection.connection.dbapi_connection
+    assert raw is not None  # a connection in use holds its DBAPI connection
+    cursor = raw.cursor()
     try:
         cursor.execute(sql, params)
         row: tuple[Any, ...] | None = cursor.fetchone()

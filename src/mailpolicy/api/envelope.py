@@ -159,7 +159,7 @@ def single(result: Any) -> type[BaseModel]:
 
 def listing(read: type[BaseModel]) -> type[BaseModel]:
     """The envelope of a list page of `read` entries, with its result_info."""
-    return ListEnvelope[read]  # type: ignore[valid-type]
+    return ListEnvelope[read]  # type: ignore[valid-type]  # a model built at run time is no static type to pydantic's generics
 
 
 def batch_result(name: str, read: type[BaseModel], *, full: bool) -> type[BaseModel]:
@@ -167,6 +167,6 @@ def batch_result(name: str, read: type[BaseModel], *, full: bool) -> type[BaseMo
     fields: dict[str, Any] = {"deletes": (list[IdResult], ...)}
     if full:
         for step in ("patches", "puts", "posts"):
-            fields[step] = (list[read], ...)  # type: ignore[valid-type]
+            fields[step] = (list[read], ...)  # type: ignore[valid-type]  # a model built at run time is no static type to pydantic's generics
     result = create_model(f"{name}BatchResult", __base__=Closed, **fields)
     return Envelope[result]

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -322,7 +322,7 @@ class RequestGuard:
         receive: Receive,
         send: Send,
         status: int,
-        items: Any,
+        items: Sequence[ErrorItem],
         headers: Mapping[str, str],
     ) -> None:
         response = render(status, items, dict(headers))

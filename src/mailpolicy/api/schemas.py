@@ -124,11 +124,13 @@ def batch_model(
     """The batch body: four required arrays (or deletes alone), each of at most 1000 items."""
     fields: dict[str, Any] = {"deletes": (list[IdRef], Field(max_length=MAX_BATCH))}
     if patch is not None:
-        fields["patches"] = (list[with_id(patch, f"{name}Patch")], Field(max_length=MAX_BATCH))  # type: ignore[misc]
+        patches = with_id(patch, f"{name}Patch")
+        fields["patches"] = (list[patches], Field(max_length=MAX_BATCH))  # type: ignore[valid-type]  # a model built at run time is no static type to list[]
     if put is not None:
-        fields["puts"] = (list[with_id(put, f"{name}Put")], Field(max_length=MAX_BATCH))  # type: ignore[misc]
+        puts = with_id(put, f"{name}Put")
+        fields["puts"] = (list[puts], Field(max_length=MAX_BATCH))  # type: ignore[valid-type]  # a model built at run time is no static type to list[]
     if post is not None:
-        fields["posts"] = (list[post], Field(max_length=MAX_BATCH))  # type: ignore[valid-type]
+        fields["posts"] = (list[post], Field(max_length=MAX_BATCH))  # type: ignore[valid-type]  # a model built at run time is no static type to list[]
     # Unknown fields are ignored, as in every other body (Cloudflare's own schema says so for
     # the deletes-only batch too).
     return create_model(f"{name}Batch", __base__=Body, **fields)

@@ -94,6 +94,7 @@ class GuardedH11Protocol(H11Protocol):
         self._send_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvicorn annotates a Transport; asyncio hands every protocol a BaseTransport.
         super().connection_made(transport)  # type: ignore[arg-type]
         _no_delay(transport)
         self._arm_header_deadline()

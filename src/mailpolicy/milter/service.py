@@ -73,7 +73,7 @@ def deferring(callback: Callback) -> Callback:
             self.setreply("451", "4.3.0", TEMPFAIL_TEXT)
             return TEMPFAIL
 
-    return guarded  # type: ignore[return-value]
+    return guarded  # type: ignore[return-value]  # functools.wraps types it as _Wrapped
 
 
 def failing_later(callback: Callback) -> Callback:
@@ -88,7 +88,7 @@ def failing_later(callback: Callback) -> Callback:
             self.failed = True
             return CONTINUE
 
-    return guarded  # type: ignore[return-value]
+    return guarded  # type: ignore[return-value]  # functools.wraps types it as _Wrapped
 
 
 def _tls(milter: PolicyMilter) -> TLSInfo | None:
@@ -98,7 +98,7 @@ def _tls(milter: PolicyMilter) -> TLSInfo | None:
     return TLSInfo(str(version), str(milter.getsymval("{cipher}") or "unknown"))
 
 
-class PolicyMilter(Milter.Base):  # type: ignore[misc]
+class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types: Any base
     """One MTA connection (and the messages on it)."""
 
     policies: ClassVar[Policies]

@@ -140,6 +140,7 @@ def _carried_ipv4(
 def _refused_range(network: IPNetwork, rules: Rules) -> str | None:
     """The refused range a well-formed network overlaps ("private range 10.0.0.0/8, which is
     not accepted ..."), or None when it is acceptable."""
+    # Compared only within one IP version, which typeshed's subnet_of cannot see.
     if any(network.subnet_of(doc) for doc in DOCUMENTATION if doc.version == network.version):  # type: ignore[arg-type]
         return None
     refused = ALWAYS_REFUSED + (() if rules.allow_private_ips else PRIVATE)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.convertors import Convertor, register_url_convertor
 
@@ -36,7 +37,7 @@ from mailpolicy.api.envelope import (
     single,
     with_batch_id,
 )
-from mailpolicy.api.schemas import MAX_ID, batch_model
+from mailpolicy.api.schemas import MAX_ID, ListQuery, batch_model
 from mailpolicy.audit.events import Author
 from mailpolicy.db import Database
 from mailpolicy.resources.crud import (
@@ -89,9 +90,10 @@ def make_router(spec: ResourceSpec[Any]) -> APIRouter:
         request: Request,
         access: ReadAccess,
         unit: ReadUnit,
-        query: Annotated[query_model, Query()],  # type: ignore[valid-type]
+        query: Annotated[query_model, Query()],  # type: ignore[valid-type]  # FastAPI reads the model from the signature; it is built at run time
     ) -> JSONResponse:
         database: Database = request.app.state.db
+        paging: ListQuery = query
 
         def work(session: Session, may_count: bool = True) -> tuple[list[dict[str, Any]], int]:
             rows, total = list_entries(
@@ -102,7 +104,7 @@ def make_router(spec: ResourceSpec[Any]) -> APIRouter:
         # A page near the start, without a search, is read through an index in about the
         # time of a lookup, so it is one, once its total is known: the total is counted once
         # per settings version, on the thread that counts (Database.counting).
-        near = query.page * query.per_page <= NEAR_ENTRIES  # type: ignore[attr-defined]
+        near = paging.page * paging.per_page <= NEAR_ENTRIES
         searching = bool(getattr(query, "search", None))
         if near and not searching and database.inline_lookups:
             try:
@@ -112,7 +114,7 @@ def make_router(spec: ResourceSpec[Any]) -> APIRouter:
                 items, total = await database.counting(work)
         else:
             items, total = await unit(work)
-        return ok_list(items, page=query.page, per_page=query.per_page, total=total)  # type: ignore[attr-defined]
+        return ok_list(items, page=paging.page, per_page=paging.per_page, total=total)
 
     @router.post(
         "",
@@ -125,7 +127,7 @@ def make_router(spec: ResourceSpec[Any]) -> APIRouter:
         access: WriteAccess,
         unit: SmallWriteUnit,
         rules: RulesDep,
-        body: create_body,  # type: ignore[valid-type]
+        body: create_body,  # type: ignore[valid-type]  # FastAPI reads the model from the signature; it is built at run time
     ) -> JSONResponse:
         def work(session: Session) -> dict[str, Any]:
             by = Author(access.actor)
@@ -137,7 +139,7 @@ def make_router(spec: ResourceSpec[Any]) -> APIRouter:
         access: WriteAccess,
         unit: WriteUnit,
         rules: RulesDep,
-        body: batch_body,  # type: ignore[valid-type]
+        body: batch_body,  # type: ignore[valid-type]  # FastAPI reads the model from the signature; it is built at run time
     ) -> JSONResponse:
         by = Author(access.actor).in_batch()
         result = await unit(
@@ -177,10 +179,11 @@ def make_router(spec: ResourceSpec[Any]) -> APIRouter:
         access: WriteAccess,
         unit: SmallWriteUnit,
         rules: RulesDep,
-        body: update_body,  # type: ignore[valid-type]
+        body: update_body,  # type: ignore[valid-type]  # FastAPI reads the model from the signature; it is built at run time
         entry_id: str = _id_path(spec),
     ) -> JSONResponse:
-        values = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
+        sent: BaseModel = body
+        values = sent.model_dump(exclude_unset=True)
         by = Author(access.actor)
 
         def work(session: Session) -> dict[str, Any]:
