@@ -265,9 +265,10 @@ def test_an_eml_that_is_not_a_message(env: dict[str, str], tmp_path: Path) -> No
 
 BOOM = (
     "import mailpolicy.cli as cli\n"
+    "import mailpolicy.cli.access as access\n"
     "def boom(*args, **kwargs):\n"
     "    raise RuntimeError('the disk is on fire')\n"
-    "cli.create_account = boom\n"
+    "access.create_account = boom\n"
     "cli.main()\n"
 )
 

@@ -39,6 +39,10 @@ Values = dict[str, Any]
 
 @dataclass(frozen=True)
 class ResourceSpec(Generic[R]):
+    """One resource, whole: its table (`model`, whose rows the callables take), its schemas,
+    its checks and identity, and how the engine reads it. Twenty-one fields: a new one should
+    replace one."""
+
     path: SettingsResource  # URL segment, e.g. "allow_policies"
     noun: str  # for messages, e.g. "allow policy"
     model: type[R]
@@ -60,7 +64,8 @@ class ResourceSpec(Generic[R]):
     search: Sequence[InstrumentedAttribute[Any]] = ()
     # Request values -> column values (aliases, defaults); identity by default.
     to_columns: Callable[[Values], Values] = lambda values: values
-    # Special rules before a change is applied: (existing row or None, column values).
+    # Special rules before a change is applied: (the existing row, or None for a new entry;
+    # the column values, which it may change or add to, e.g. a new domain's starting state).
     before_write: Callable[[R | None, Values], None] | None = None
     # What the engine reads of an entry; None for a resource the engine does not act on.
     to_rule: Callable[[R], Rule] | None = None
