@@ -48,7 +48,7 @@ from report import DOCS, cpu_model, write_section
 ROOT = Path(__file__).resolve().parent.parent
 # The linear-scan floor is the tests' reference evaluator.
 sys.path.insert(0, str(ROOT))
-from tests.engine.reference import build_naive, evaluate_naive  # noqa: E402
+from tests.support.reference import build_naive, evaluate_naive  # noqa: E402
 
 SECTION = "## Policy engine"
 

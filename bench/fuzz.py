@@ -32,7 +32,7 @@ from report import cpu_model, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Fuzzing"
-DEFAULT_SEED = 20261130  # the suite's own (tests/fuzz/target.py), so a failure here replays there
+DEFAULT_SEED = 20261130  # the suite's own (tests/support/fuzz.py), so a failure here replays there
 
 
 def run_suite(budget: dict[str, int], folder: Path) -> tuple[dict[str, object], list[str], float]:

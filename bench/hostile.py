@@ -34,7 +34,7 @@ from report import DOCS, cpu_model, write_section
 ROOT = Path(__file__).resolve().parent.parent
 # The server is started as the hardening tests start it.
 sys.path.insert(0, str(ROOT))
-from tests.hardening.process import Served, serve  # noqa: E402
+from tests.support.process import Served, serve  # noqa: E402
 
 SECTION = "## Hostile clients"
 UPLOAD = 100 * 1000 * 1000

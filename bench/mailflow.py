@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/mailflow.py [--quick] [--messages N] [--no-write]
 
-smtpd services of one throwaway Postfix (tests/mailflow/postfix.py), fed by smtp-source with
+smtpd services of one throwaway Postfix (tests/support/postfix.py), fed by smtp-source with
 the same clean mail, delivered to smtp-sink:
 
   (a) no filter (the floor);
@@ -40,7 +40,7 @@ from report import DOCS, cpu_model, write_section
 ROOT = Path(__file__).resolve().parent.parent
 # The Postfix harness is the mail-flow tests'.
 sys.path.insert(0, str(ROOT))
-from tests.mailflow.postfix import Postfix, free_port, wait_for  # noqa: E402
+from tests.support.postfix import Postfix, free_port, wait_for  # noqa: E402
 
 from mailpolicy import migrate  # noqa: E402
 from mailpolicy.access.accounts import create_account  # noqa: E402

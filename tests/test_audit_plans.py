@@ -17,7 +17,7 @@ from sqlalchemy import event
 
 from mailpolicy.audit.events import AuditEvent
 from mailpolicy.db import Database
-from tests.conftest import Tenant
+from tests.support.api import Tenant
 
 AUDIT = "/client/v4/accounts/{account}/email-security/audit"
 EVENTS = 6000

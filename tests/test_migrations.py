@@ -7,11 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, inspect
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table
 
 import mailpolicy.access.accounts
 import mailpolicy.access.credentials
@@ -23,8 +20,13 @@ from mailpolicy import migrate
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
 from mailpolicy.db import Base, Database, make_engine
-
-MODEL_TABLES = frozenset(Base.metadata.tables)
+from tests.support.migrations import (
+    MODEL_TABLES,
+    revisions,
+    schema_diff,
+    tables,
+    walk_every_revision,
+)
 
 
 @pytest.fixture
@@ -37,22 +39,6 @@ def engine(url: str) -> Iterator[Engine]:
     engine = make_engine(url)
     yield engine
     engine.dispose()
-
-
-def tables(engine: Engine) -> set[str]:
-    return set(inspect(engine).get_table_names())
-
-
-def revisions(url: str) -> list[str]:
-    """Every revision from base to head, in order."""
-    script = ScriptDirectory.from_config(migrate.alembic_config(url))
-    return [r.revision for r in reversed(list(script.walk_revisions()))]
-
-
-def schema_diff(engine: Engine, metadata: MetaData = Base.metadata) -> list[object]:
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        return list(compare_metadata(context, metadata))
 
 
 def test_every_model_table_is_registered() -> None:
@@ -119,21 +105,6 @@ def test_downgrade_to_base_removes_everything_and_upgrade_restores_it(
     assert migrate.current(url) == migrate.head(url)
     assert tables(engine) == MODEL_TABLES | {"alembic_version"}
     assert schema_diff(engine) == []
-
-
-def walk_every_revision(url: str, engine: Engine) -> None:
-    """Up one revision at a time to head (the schema then the models'), and down to base."""
-    steps = revisions(url)
-    assert steps
-    for revision in steps:
-        migrate.upgrade(url, revision)
-        assert migrate.current(url) == revision
-    assert schema_diff(engine) == []
-    for below, revision in reversed(list(zip([None, *steps[:-1]], steps, strict=True))):
-        assert migrate.current(url) == revision
-        migrate.downgrade(url, "-1")
-        assert migrate.current(url) == below
-    assert tables(engine) & MODEL_TABLES == set()
 
 
 def test_every_revision_goes_up_and_down_one_step_at_a_time(url: str, engine: Engine) -> None:

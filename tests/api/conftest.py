@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
-from tests.conftest import Tenant, make_tenant
+from tests.support.api import Tenant, make_tenant
 from tests.support.databases import Databases
 
 # Account names feed the legacy key's email address, which must not repeat across accounts.

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from openapi_schema_validator import OAS31Validator
 
-from tests.api.test_contract import BY_PATH
-from tests.conftest import Api, assert_error
+from tests.support.api import Api, assert_error
+from tests.support.resources import BY_PATH
 
 RESOURCE = BY_PATH["allow_policies"]
 

@@ -20,9 +20,8 @@ from mailpolicy.access.credentials import ApiKey, ApiToken, digest, revoke
 from mailpolicy.audit.events import CLI, AuditEvent
 from mailpolicy.db import Database
 from mailpolicy.resources.domains import activate
-from tests.api.test_batch import batch, put_item
-from tests.api.test_contract import BY_PATH, FULL_BATCH, Entry, Resource, params
-from tests.conftest import Api, Tenant, assert_error
+from tests.support.api import Api, Tenant, assert_error
+from tests.support.resources import BY_PATH, FULL_BATCH, Entry, Resource, batch, params, put_item
 
 AUDIT = "/client/v4/accounts/{account}/email-security/audit"
 BATCH_HEADER = "x-mailpolicy-batch-id"

@@ -16,8 +16,8 @@ from mailpolicy.access.credentials import ApiKey, ApiToken, digest
 from mailpolicy.audit.events import CLI
 from mailpolicy.db import utcnow
 from mailpolicy.resources.domains import activate
-from tests.api.test_contract import RESOURCES, Entry, Resource, params
-from tests.conftest import Api, Tenant, assert_error
+from tests.support.api import Api, Tenant, assert_error
+from tests.support.resources import RESOURCES, Entry, Resource, params
 
 # A write: (method, path parts after the resource, JSON body), given the resource and an entry.
 Write = Callable[[Resource, Entry], tuple[str, tuple[str, ...], Any]]

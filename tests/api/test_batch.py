@@ -4,23 +4,19 @@ posts, all or nothing."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
-from tests.api.test_contract import FULL_BATCH, Entry, Resource, params
-from tests.conftest import Api, assert_error
-
-ARRAYS = ("deletes", "patches", "puts", "posts")
-
-
-def batch(**arrays: list[Any]) -> dict[str, list[Any]]:
-    return {name: arrays.get(name, []) for name in ARRAYS}
-
-
-def put_item(resource: Resource, entry: Entry) -> Entry:
-    assert resource.put is not None
-    return {**resource.put(entry), "id": entry["id"]}
+from tests.support.api import Api, assert_error
+from tests.support.resources import (
+    ARRAYS,
+    FULL_BATCH,
+    Entry,
+    Resource,
+    batch,
+    params,
+    put_item,
+)
 
 
 def current(api: Api, resource: Resource) -> list[Entry]:

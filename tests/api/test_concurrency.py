@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
-from tests.conftest import LiveServer, Tenant, make_tenant
+from tests.support.api import LiveServer, Tenant, make_tenant
 
 SENDERS = "email-security/settings/block_senders"
 PAIRS = 200

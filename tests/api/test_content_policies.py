@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, assert_error
+from tests.support.api import Api, assert_error
 
 PATH = "content_policies"
 

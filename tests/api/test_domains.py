@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from mailpolicy.audit.events import CLI
 from mailpolicy.resources.domains import activate
-from tests.api.test_contract import INTEGRATION_A, domain_body
-from tests.conftest import Api, assert_error
+from tests.support.api import Api, assert_error
+from tests.support.resources import INTEGRATION_A, domain_body
 
 PATH = "domains"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_contract import BY_PATH
-from tests.conftest import Api, assert_error
+from tests.support.api import Api, assert_error
+from tests.support.resources import BY_PATH
 
 RESOURCE = BY_PATH["impersonation_registry"]
 PATH = RESOURCE.path

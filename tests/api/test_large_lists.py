@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from mailpolicy.resources.crud import FEW_MATCHES
-from tests.conftest import Api
+from tests.support.api import Api
 
 
 def _blocked(index: int, pattern_type: str) -> dict[str, object]:

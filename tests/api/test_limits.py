@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_contract import RESOURCES, Resource, params
-from tests.conftest import Api, assert_error
+from tests.support.api import Api, assert_error
+from tests.support.resources import RESOURCES, Resource, params
 
 BIG = 2**64
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_contract import RESOURCES, Resource
-from tests.conftest import Tenant
+from tests.support.api import Tenant
+from tests.support.resources import RESOURCES, Resource
 
 ROOT = "/client/v4"
 SETTINGS = "/accounts/{account_id}/email-security/settings"

@@ -31,8 +31,8 @@ from openapi_spec_validator import validate
 from mailpolicy.audit.events import CLI
 from mailpolicy.db import Database
 from mailpolicy.resources.domains import activate
-from tests.api.test_contract import RESOURCES, Resource
-from tests.conftest import Tenant
+from tests.support.api import Tenant
+from tests.support.resources import RESOURCES, Resource
 
 ROOT = "/client/v4"
 SETTINGS = "/accounts/{account_id}/email-security/settings"
@@ -156,7 +156,7 @@ def document(client: TestClient) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def answers(client: TestClient, app: Any) -> list[Answer]:
-    from tests.conftest import make_tenant
+    from tests.support.api import make_tenant
 
     tour = Tour(client, make_tenant(app.state.db, f"tour{uuid.uuid4().hex[:8]}"))
     for resource in RESOURCES:

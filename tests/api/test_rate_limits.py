@@ -23,7 +23,7 @@ from mailpolicy.access.ratelimit import RateCounter
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
-from tests.conftest import Tenant, assert_error, make_tenant, serving
+from tests.support.api import Tenant, assert_error, make_tenant, serving
 
 SENDERS = "block_senders"
 SENDER = {"pattern": "spam.example.net", "pattern_type": "DOMAIN", "is_regex": False}

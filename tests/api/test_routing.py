@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from mailpolicy.api.routing import CANDIDATE_METHODS
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
-from tests.api.test_contract import RESOURCES, Resource
-from tests.conftest import Tenant, assert_error
+from tests.support.api import Tenant, assert_error
+from tests.support.resources import RESOURCES, Resource
 
 ID = "3f0c2a7e-5b1d-4c8e-9f6a-0d2b4e6f8a10"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_contract import BY_PATH, Resource
-from tests.conftest import Api, assert_error
+from tests.support.api import Api, assert_error
+from tests.support.resources import BY_PATH, Resource
 
 SENDER_RESOURCES = [pytest.param(BY_PATH[p], id=p) for p in ("allow_policies", "block_senders")]
 

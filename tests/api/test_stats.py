@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from mailpolicy.db import Database
 from mailpolicy.resources.domains import count_messages
 from mailpolicy.stats.hits import HitRecorder, write_hits
-from tests.conftest import Api, Tenant, assert_error
+from tests.support.api import Api, Tenant, assert_error
 
 STATS = "/client/v4/accounts/{account}/email-security/stats/entries"
 

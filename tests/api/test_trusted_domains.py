@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, assert_error
+from tests.support.api import Api, assert_error
 
 PATH = "trusted_domains"
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Api, assert_error
+from tests.support.api import Api, assert_error
 
 PATH = "url_ignore_patterns"
 PATTERN = r"^https://docs\.example\.com/"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_contract import BY_PATH, RESOURCES, Resource, params
-from tests.conftest import Api, assert_error
+from tests.support.api import Api, assert_error
+from tests.support.resources import BY_PATH, RESOURCES, Resource, params
 
 REQUIRED_CASES = [pytest.param(r, f, id=f"{r.path}-{f}") for r in RESOURCES for f in r.required]
 

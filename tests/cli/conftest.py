@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
 from mailpolicy.cli import app as cli_app
-
-Cli = Callable[..., Result]
+from tests.support.cli import Cli
 
 
 @pytest.fixture

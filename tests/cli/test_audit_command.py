@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mailpolicy.access.credentials import digest
-from tests.cli.conftest import Cli
-from tests.cli.test_cli import (
+from tests.support.cli import (
     BLOCK_SENDER,
     DOMAIN,
     UUID,
+    Cli,
     bearer,
     last_line,
     new_account,

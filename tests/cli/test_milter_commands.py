@@ -6,8 +6,7 @@ from fastapi.testclient import TestClient
 
 from mailpolicy.db import Database
 from mailpolicy.stats.hits import HitRecorder
-from tests.cli.conftest import Cli
-from tests.cli.test_cli import BLOCK_SENDER, bearer, new_account, new_token, url
+from tests.support.cli import BLOCK_SENDER, Cli, bearer, new_account, new_token, url
 
 
 def test_stats_lists_entries_by_hits(cli: Cli, client: TestClient, database_url: str) -> None:

@@ -28,7 +28,7 @@ from mailpolicy.engine import (
     build_snapshot,
     evaluate,
 )
-from tests.engine.reference import build_naive, evaluate_naive
+from tests.support.reference import build_naive, evaluate_naive
 
 DOMAINS = [
     "example.com",

@@ -25,7 +25,7 @@ from mailpolicy.engine import (
     build_snapshot,
     evaluate,
 )
-from tests.engine.reference import build_naive, evaluate_naive
+from tests.support.reference import build_naive, evaluate_naive
 
 TLS = TLSInfo("TLSv1.3", "TLS_AES_128_GCM_SHA256")
 DMARC_PASS = AuthResults(dmarc="pass")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Api, Tenant, assert_error
+from tests.support.api import Api, Tenant, assert_error
 
 
 def evaluate_url(tenant: Tenant) -> str:

@@ -15,7 +15,7 @@ import mailpolicy.engine
 from mailpolicy.cli import app
 from mailpolicy.engine import Message
 from mailpolicy.evaluation.message import MAX_TEXT
-from tests.conftest import Api, Tenant
+from tests.support.api import Api, Tenant
 
 
 def run(database_url: str, *args: str) -> tuple[int, str, str]:

@@ -25,7 +25,7 @@ import pytest
 from schemathesis.generation.case import Case
 
 from mailpolicy.resources import REGISTRY
-from tests.fuzz.target import Budget, Tally, fuzz_app, load_schema, prepared, run_stateful
+from tests.support.fuzz import Budget, Tally, fuzz_app, load_schema, prepared, run_stateful
 
 BUDGET = Budget.from_environment()
 APP, DATABASE = fuzz_app()

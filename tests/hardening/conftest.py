@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
 
 from mailpolicy.config import Settings
-from tests.conftest import LiveServer, Tenant
-
-# Seconds. Small, so a test sees a deadline fire; the assertions allow ten times as long.
-HEADER_TIMEOUT = 1.0
-KEEPALIVE_TIMEOUT = 1.0
-BODY_TIMEOUT = 1.0
+from tests.support.api import LiveServer, Tenant
+from tests.support.hardening import BODY_TIMEOUT, HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, Server
 
 
 @pytest.fixture
@@ -44,22 +39,6 @@ class _Collect(logging.Handler):
 # Where an unhandled exception would be logged: uvicorn ("Exception in ASGI application"),
 # asyncio (a protocol callback that raised) and mailpolicy's own 500 handler.
 _WATCHED = ("uvicorn.error", "asyncio", "mailpolicy")
-
-
-@dataclass(frozen=True)
-class Server:
-    """The live server, the port to open sockets to, and an account with a Write token."""
-
-    live: LiveServer
-    port: int
-    tenant: Tenant
-
-    def url(self, resource: str, *parts: str) -> str:
-        return self.tenant.url(resource, *parts)
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return self.tenant.write
 
 
 @pytest.fixture

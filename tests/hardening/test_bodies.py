@@ -11,8 +11,8 @@ import pytest
 
 from mailpolicy.config import Settings
 from mailpolicy.errors import CODE_AUTH, CODE_TOO_LARGE
-from tests.hardening.conftest import Server
-from tests.hardening.wire import Conn, assert_envelope, exchange, request
+from tests.support.hardening import Server
+from tests.support.wire import Conn, assert_envelope, exchange, request
 
 LIMIT = Settings.model_fields["max_body_bytes"].default
 

@@ -8,8 +8,8 @@ import socket
 import time
 
 from mailpolicy.errors import CODE_TIMEOUT
-from tests.hardening.conftest import BODY_TIMEOUT, HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, Server
-from tests.hardening.wire import Conn, assert_envelope, exchange, request, wait_readable
+from tests.support.hardening import BODY_TIMEOUT, HEADER_TIMEOUT, KEEPALIVE_TIMEOUT, Server
+from tests.support.wire import Conn, assert_envelope, exchange, request, wait_readable
 
 
 def test_silent_connection_is_closed(server: Server) -> None:

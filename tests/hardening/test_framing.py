@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from mailpolicy.errors import CODE_BAD_FRAMING
-from tests.hardening.conftest import Server
-from tests.hardening.wire import Conn, assert_envelope, exchange, request
+from tests.support.hardening import Server
+from tests.support.wire import Conn, assert_envelope, exchange, request
 
 SMUGGLED = "smuggled.example"
 

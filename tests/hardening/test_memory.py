@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from mailpolicy.errors import CODE_AUTH, CODE_TOO_LARGE
-from tests.hardening.process import Served, serve
-from tests.hardening.wire import Conn, Response, assert_envelope, exchange, request
+from tests.support.process import Served, serve
+from tests.support.wire import Conn, Response, assert_envelope, exchange, request
 
 UPLOAD = 100 * 1000 * 1000
 BLOCK = b"x" * 65536

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Tenant, make_tenant
-from tests.hardening.conftest import Server
-from tests.hardening.wire import Conn, Response, request
+from tests.support.api import Tenant, make_tenant
+from tests.support.hardening import Server
+from tests.support.wire import Conn, Response, request
 
 HOSTILE_HOST = "attacker.example"
 EMPTY_BATCH: dict[str, list[object]] = {"deletes": [], "patches": [], "puts": [], "posts": []}

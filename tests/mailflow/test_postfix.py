@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from tests.mailflow.conftest import Account, MailSystem, message, send, settle
-from tests.mailflow.postfix import TRUSTED_AUTHSERV_ID
+from tests.support.mailflow import Account, MailSystem, message, send, settle
+from tests.support.postfix import TRUSTED_AUTHSERV_ID
 
 BLOCKED = "550 5.7.1 Message refused by mailpolicy: blocked sender"
 

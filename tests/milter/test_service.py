@@ -15,7 +15,7 @@ from mailpolicy.db import Database
 from mailpolicy.milter.policies import Policies
 from mailpolicy.milter.service import LocalPolicyMilter, PolicyMilter
 from mailpolicy.stats.hits import HitRecorder
-from tests.milter.conftest import AccountSettings
+from tests.support.milter import AccountSettings
 
 
 @pytest.fixture(params=[PolicyMilter, LocalPolicyMilter], ids=["tcp", "local"])

@@ -29,8 +29,8 @@ from mailpolicy.milter.session import (
     at_rcpt,
     build_message,
 )
-from tests.conftest import make_tenant
-from tests.milter.conftest import AccountSettings
+from tests.support.api import make_tenant
+from tests.support.milter import AccountSettings
 
 TRUSTED = "mx.corp.example"
 

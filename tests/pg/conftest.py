@@ -10,7 +10,7 @@ import pytest
 
 from mailpolicy import migrate
 from mailpolicy.db import Database
-from tests.conftest import Tenant, make_tenant
+from tests.support.api import Tenant, make_tenant
 from tests.support.postgres import Cluster
 
 _serial = itertools.count()

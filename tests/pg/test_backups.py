@@ -13,7 +13,7 @@ import httpx
 
 from mailpolicy import migrate
 from mailpolicy.db import Database
-from tests.conftest import SETTINGS_PATH, Tenant, make_tenant
+from tests.support.api import SETTINGS_PATH, Tenant, make_tenant
 from tests.support.postgres import Cluster
 from tests.support.servers import Replica
 

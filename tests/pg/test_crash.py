@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from mailpolicy.db import Database
-from tests.conftest import SETTINGS_PATH, Tenant, make_tenant
+from tests.support.api import SETTINGS_PATH, Tenant, make_tenant
 from tests.support.postgres import Cluster
 from tests.support.servers import Replica
 

@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from mailpolicy import migrate
 from mailpolicy.db import make_engine
+from tests.support.migrations import MODEL_TABLES, schema_diff, tables, walk_every_revision
 from tests.support.postgres import Cluster
-from tests.test_migrations import MODEL_TABLES, schema_diff, tables, walk_every_revision
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from mailpolicy import migrate
 from mailpolicy.db import Database
-from tests.conftest import SETTINGS_PATH, make_tenant
+from tests.support.api import SETTINGS_PATH, make_tenant
 from tests.support.postgres import Cluster
 from tests.support.servers import Replica
 

@@ -19,7 +19,7 @@ from mailpolicy.db import Database
 from mailpolicy.engine import Message, evaluate
 from mailpolicy.milter.policies import Policies
 from mailpolicy.resources.domains import activate
-from tests.conftest import SETTINGS_PATH, Tenant, make_tenant
+from tests.support.api import SETTINGS_PATH, Tenant, make_tenant
 from tests.support.postgres import Cluster
 from tests.support.servers import Replica, replicas
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from cloudflare import AsyncCloudflare, BadRequestError, Cloudflare
 
-from tests.conftest import Tenant
-from tests.sdk.conftest import ALLOW_POLICY, changed
+from tests.support.api import Tenant
+from tests.support.sdk import ALLOW_POLICY, changed
 
 CURRENT_TO_ALIAS = {
     "is_trusted_sender": "is_sender",

@@ -12,8 +12,8 @@ import pytest
 from cloudflare import AsyncCloudflare, BadRequestError, Cloudflare, NotFoundError
 from cloudflare.types.email_security import settings as types
 
-from tests.conftest import Tenant
-from tests.sdk.conftest import (
+from tests.support.api import Tenant
+from tests.support.sdk import (
     ALLOW_POLICY,
     BLOCK_SENDER,
     CONTENT_POLICY,

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from cloudflare import Cloudflare
 from sqlalchemy import text
 
-from tests.conftest import LiveServer, Tenant
-from tests.sdk.conftest import BLOCK_SENDER, TRUSTED_DOMAIN
+from tests.support.api import LiveServer, Tenant
+from tests.support.sdk import BLOCK_SENDER, TRUSTED_DOMAIN
 
 ROUNDS = 30
 

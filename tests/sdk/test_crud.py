@@ -1,4 +1,4 @@
-"""create -> get -> list -> edit -> delete for all seven resources, through the official SDK,
+"""create -> get -> list -> edit -> delete for all eight resources, through the official SDK,
 sync and async, with typed responses (string UUID ids, parsed aware datetimes)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from cloudflare import AsyncCloudflare, Cloudflare, NotFoundError
 from cloudflare.types.email_security import settings as types
 
-from tests.conftest import Tenant
-from tests.sdk.conftest import CASE_PARAMS, ResourceCase
+from tests.support.api import Tenant
+from tests.support.sdk import CASE_PARAMS, ResourceCase
 
 
 def response_type(case: ResourceCase, operation: str) -> type[Any]:
@@ -132,7 +132,7 @@ def test_read_token_reads_every_resource(
     sdk: Cloudflare, make_sdk: Callable[..., Cloudflare], tenant: Tenant
 ) -> None:
     """A Read token lists and gets what a Write token created."""
-    from tests.sdk.conftest import CASES
+    from tests.support.sdk import CASES
 
     reader = make_sdk(api_token=tenant.read_token)
     for case in CASES:

@@ -15,8 +15,8 @@ from cloudflare.types.email_security import settings as types
 
 from mailpolicy.audit.events import CLI
 from mailpolicy.resources.domains import activate
-from tests.conftest import LiveServer, Tenant
-from tests.sdk.conftest import DOMAIN, changed
+from tests.support.api import LiveServer, Tenant
+from tests.support.sdk import DOMAIN, changed
 
 
 def create(sdk: Cloudflare, tenant: Tenant, name: str, **changes: Any) -> Any:

@@ -20,8 +20,8 @@ from cloudflare import (
     PermissionDeniedError,
 )
 
-from tests.conftest import LiveServer, Tenant
-from tests.sdk.conftest import (
+from tests.support.api import LiveServer, Tenant
+from tests.support.sdk import (
     ALLOW_POLICY,
     BLOCK_SENDER,
     CASE_PARAMS,

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from cloudflare import AsyncCloudflare, Cloudflare
 
-from tests.conftest import LiveServer, Tenant
-from tests.sdk.conftest import CASE_PARAMS, CASES, RequestLog, ResourceCase
+from tests.support.api import LiveServer, Tenant
+from tests.support.sdk import CASE_PARAMS, CASES, RequestLog, ResourceCase
 
 TOTAL = 45
 PER_PAGE = 20

@@ -11,8 +11,8 @@ import pytest
 from cloudflare import AsyncCloudflare, Cloudflare, RateLimitError
 
 from mailpolicy.config import Settings
-from tests.conftest import LiveServer, Tenant
-from tests.sdk.conftest import BLOCK_SENDER, changed
+from tests.support.api import LiveServer, Tenant
+from tests.support.sdk import BLOCK_SENDER, changed
 
 LIMIT = 2
 WINDOW = 2

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import LiveServer, make_tenant
+from tests.support.api import LiveServer, make_tenant
 
 HERE = Path(__file__).resolve().parent
 NODE_FILES = sorted(path.name for path in HERE.glob("*.test.mjs"))

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.hardening.wire import exchange, request
+from tests.support.wire import exchange, request
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from mailpolicy.config import Settings
-from tests.verification.authority import Zones, authority, silent_resolver
+from tests.support.authority import Zones, authority, silent_resolver
 
 
 @pytest.fixture(scope="session")

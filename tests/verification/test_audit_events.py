@@ -12,10 +12,9 @@ from fastapi import FastAPI
 
 from mailpolicy.config import Settings
 from mailpolicy.dns.verifier import Verifier, check
-from tests.conftest import Api
-from tests.verification.authority import Zones
-from tests.verification.test_commands import mailpolicy
-from tests.verification.test_verifier import fetch, new_domain, publish_ownership, run_until
+from tests.support.api import Api
+from tests.support.authority import Zones
+from tests.support.dns import fetch, mailpolicy, new_domain, publish_ownership, run_until
 
 AUDIT = "/client/v4/accounts/{account}/email-security/audit"
 

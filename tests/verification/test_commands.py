@@ -9,29 +9,16 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import Result
 from fastapi import FastAPI
-from typer.testing import CliRunner
 
-from mailpolicy.cli import app as cli_app
 from mailpolicy.config import Settings
 from mailpolicy.dns.verifier import check
-from tests.conftest import Api
-from tests.hardening.process import serve
-from tests.verification.authority import Zones
-from tests.verification.test_verifier import fetch, new_domain, publish_ownership
+from tests.support.api import Api
+from tests.support.authority import Zones
+from tests.support.dns import fetch, mailpolicy, new_domain, publish_ownership
+from tests.support.process import serve
 
 PATH = "domains"
-
-
-def mailpolicy(settings: Settings, *args: str, **env: str) -> Result:
-    variables = {
-        "MAILPOLICY_DATABASE_URL": settings.database_url,
-        "MAILPOLICY_DNS_RESOLVERS": settings.dns_resolvers or "",
-        "MAILPOLICY_DNS_TIMEOUT": str(settings.dns_timeout),
-        **env,
-    }
-    return CliRunner().invoke(cli_app, list(args), env=variables)
 
 
 def test_verify_makes_a_published_domain_active(api: Api, zones: Zones, settings: Settings) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from mailpolicy.config import Settings
 from mailpolicy.dns import records as dns_records
-from tests.verification.authority import Zones
+from tests.support.authority import Zones
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
@@ -21,27 +20,9 @@ from mailpolicy.dns.verifier import Schedule, Verifier, check, claim_due
 from mailpolicy.errors import NotFound
 from mailpolicy.resources.domains import ProtectedDomain, activate
 from mailpolicy.timefmt import iso
-from tests.conftest import Api
-from tests.verification.authority import Zones
-
-PATH = "domains"
-
-
-def new_domain(api: Api, name: str) -> dict[str, Any]:
-    body = {"allowed_delivery_modes": ["DIRECT"], "drop_dispositions": [], "ip_restrictions": []}
-    return api.create(PATH, {"domain": name, "regions": ["GLOBAL"], **body})
-
-
-def fetch(api: Api, domain_id: str) -> dict[str, Any]:
-    response = api.get(PATH, domain_id)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()["result"]
-    return result
-
-
-def publish_ownership(api: Api, zones: Zones, domain_id: str) -> None:
-    record = api.get(PATH, domain_id, "verification").json()["result"]
-    zones.publish(f'{record["txt_record_name"]}. 60 IN TXT "{record["txt_record_value"]}"')
+from tests.support.api import Api
+from tests.support.authority import Zones
+from tests.support.dns import PATH, fetch, new_domain, publish_ownership, run_until
 
 
 def row(app: FastAPI, domain_id: str) -> ProtectedDomain:
@@ -58,15 +39,6 @@ def verifier(settings: Settings) -> Iterator[Verifier]:
     made = Verifier(settings)
     yield made
     made.stop()
-
-
-def run_until(verifier: Verifier, done: Callable[[], bool], seconds: float = 10) -> None:
-    """Run the verifier's passes (as `serve` does) until `done()` or the time is up."""
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, "the verifier did not get there in time"
-        verifier.run_once()
-        time.sleep(0.05)
 
 
 def test_publishing_the_record_makes_the_domain_active(
