@@ -2,8 +2,8 @@
 
 A resource describes itself in a `ResourceSpec`; these operations work on any of them inside
 the request's transaction, and `mailpolicy.resources.router.make_router` turns a spec into
-endpoints. Every write records its event in the audit history (mailpolicy.audit.events), in the
-same transaction.
+endpoints. Every write ends in `record_change()`, which bumps the account's settings version
+and records the event in the audit history (mailpolicy.audit.events), in the same transaction.
 Anything special to one resource lives in that resource's module, as a hook or an extra route.
 """
 
