@@ -20,6 +20,8 @@ from mailpolicy.config import Rules, Settings
 from mailpolicy.db import Database
 from mailpolicy.evaluation import endpoints as evaluation_endpoints
 from mailpolicy.evaluation.snapshots import SnapshotCache
+from mailpolicy.messages import endpoints as message_endpoints
+from mailpolicy.messages.release import PostfixQueue
 from mailpolicy.resources import REGISTRY
 from mailpolicy.resources.router import make_router
 from mailpolicy.stats import endpoints as stats_endpoints
@@ -47,7 +49,7 @@ class JsonBodies:
         await self.app(scope, receive, send)
 
 
-def create_api(database: Database, rules: Rules) -> FastAPI:
+def create_api(database: Database, rules: Rules, postfix: PostfixQueue | None = None) -> FastAPI:
     """The v4 API, mounted at /client/v4; its OpenAPI document is /client/v4/openapi.json."""
     api = FastAPI(
         title="mailpolicy",
@@ -61,6 +63,7 @@ def create_api(database: Database, rules: Rules) -> FastAPI:
     api.state.db = database
     api.state.rules = rules
     api.state.snapshots = SnapshotCache()
+    api.state.postfix = postfix or PostfixQueue()
     api.add_middleware(JsonBodies)
     install_error_handlers(api)
     for spec, extra in REGISTRY:
@@ -70,6 +73,7 @@ def create_api(database: Database, rules: Rules) -> FastAPI:
     api.include_router(evaluation_endpoints.router)
     api.include_router(stats_endpoints.router)
     api.include_router(audit_endpoints.router)
+    api.include_router(message_endpoints.router)
     openapi.install(api)
     return api
 
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    app.mount(API_PREFIX, create_api(database, rules))
+    postfix = PostfixQueue(settings.postfix_config_dir, settings.postfix_command_prefix)
+    app.mount(API_PREFIX, create_api(database, rules, postfix))
     prepare_routes(app, f"{API_PREFIX}/accounts/-/email-security/-/-/-/-")
     return app

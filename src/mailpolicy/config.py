@@ -189,6 +189,60 @@ class Settings(BaseSettings):
         description="How often hit counts gathered by the milter are written to the database.",
     )
 
+    # ---- message records (the milter writes them; investigate reads them) ----
+    message_records: bool = Field(
+        default=True,
+        description="Whether the milter keeps a record of every message it decides on.",
+    )
+    message_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days a message record is kept; older ones are pruned in the background.",
+    )
+    message_queue_capacity: int = Field(
+        default=100_000,
+        ge=100,
+        le=10_000_000,
+        description=(
+            "Records the milter holds in memory while the database cannot be written; beyond "
+            "it, records are dropped and counted (mail is never held back)."
+        ),
+    )
+    quarantine_max_bytes: int = Field(
+        default=10 << 20,
+        ge=0,
+        le=1 << 30,
+        description=(
+            "The largest quarantined message kept whole in its record, for raw and preview; a "
+            "larger one keeps this much as a preview (release never needs the copy). 0 keeps none."
+        ),
+    )
+    postfix_config_dir: str | None = Field(
+        default=None,
+        max_length=1024,
+        description=(
+            "The Postfix configuration directory release works on (postsuper -c); unset: "
+            "Postfix's default."
+        ),
+    )
+    postfix_command_prefix: str = Field(
+        default="",
+        max_length=1024,
+        description=(
+            "Words put before postsuper and postqueue when releasing, e.g. `sudo -n` for an API "
+            "that does not run as root (the README has the sudoers rule)."
+        ),
+    )
+    postfix_maillog: str | None = Field(
+        default=None,
+        max_length=1024,
+        description=(
+            "Postfix's log file (maillog_file), which the milter follows to learn each "
+            "recipient's delivery status; unset: records say queued."
+        ),
+    )
+
     # ---- protected domains' DNS: ownership by TXT record, SPF and DMARC status ----
     dns_resolvers: str | None = Field(
         default=None,

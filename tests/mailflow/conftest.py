@@ -93,7 +93,7 @@ def mail(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         dict(os.environ),
         directory / "milter-auth.log",
     )
-    app = create_app(Settings(database_url=url))
+    app = create_app(Settings(database_url=url, postfix_config_dir=str(postfix.directory)))
     try:
         postfix.write_configuration()  # the milter's socket directory
         for process in milters.values():

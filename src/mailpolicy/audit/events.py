@@ -27,11 +27,16 @@ if TYPE_CHECKING:
     from mailpolicy.resources.spec import SettingsResource
 
     # What was written: settings entries, and the credentials of the account.
-    Resource = Literal[SettingsResource, "tokens", "keys"]
+    # And the message records an administrator acted on (a release, a reclassification).
+    Resource = Literal[SettingsResource, "tokens", "keys", "messages"]
 # create, edit (PATCH, batch patches), replace (PUT, batch puts), delete: any entry;
 # activate: the operator asserted a domain's ownership; verify: a DNS check changed a domain's
 # status; revoke: a token or key was revoked (tokens and keys are created, never edited).
-Action = Literal["create", "edit", "replace", "delete", "activate", "verify", "revoke"]
+# release: a quarantined message was released; reclassify: a message was reported as
+# deserving another disposition.
+Action = Literal[
+    "create", "edit", "replace", "delete", "activate", "verify", "revoke", "release", "reclassify"
+]
 MAX_ACTOR = 64
 
 
@@ -86,7 +91,7 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(MAX_ACTOR))
     action: Mapped[str] = mapped_column(String(16))
     resource: Mapped[str] = mapped_column(String(40))
-    entry_id: Mapped[str] = mapped_column(String(36))
+    entry_id: Mapped[str] = mapped_column(String(80))  # a settings id, or a message record's
     batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     # The entry as the API shows it; NULL (not JSON null) before a create and after a delete.
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)

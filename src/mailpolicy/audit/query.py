@@ -16,7 +16,7 @@ from mailpolicy.resources.spec import SettingsResource
 from mailpolicy.timefmt import iso
 
 # What was written: settings entries, and the credentials of the account.
-Resource = Literal[SettingsResource, "tokens", "keys"]
+Resource = Literal[SettingsResource, "tokens", "keys", "messages"]
 
 # RFC 3339 section 5.6: a full date, "T" (or a space, or "t"), a full time, its offset.
 _LOCAL = r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?"

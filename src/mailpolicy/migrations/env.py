@@ -9,6 +9,7 @@ import mailpolicy.access.accounts
 import mailpolicy.access.credentials
 import mailpolicy.access.ratelimit
 import mailpolicy.audit.events
+import mailpolicy.messages.records
 import mailpolicy.resources
 import mailpolicy.stats.hits  # noqa: F401
 from mailpolicy.db import Base, make_engine

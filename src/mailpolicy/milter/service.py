@@ -23,6 +23,9 @@ import milter
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
 from mailpolicy.engine import TLSInfo
+from mailpolicy.messages.recorder import MessageRecorder
+from mailpolicy.messages.records import RecordDraft
+from mailpolicy.milter import records
 from mailpolicy.milter.policies import Policies
 from mailpolicy.milter.session import (
     REPLY_CODE,
@@ -106,10 +109,14 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
     drop_action: ClassVar[DropAction] = "reject"
     trusted_id: ClassVar[str | None] = None
     body_limit: ClassVar[int] = 1 << 20
+    # Message records (None: not kept), and how much of a quarantined message is kept.
+    messages: ClassVar[MessageRecorder | None] = None
+    raw_cap: ClassVar[int] = 0
 
     def __init__(self) -> None:
         self.connection = Connection()
         self.transaction: Transaction | None = None
+        self.drafts: list[RecordDraft] | None = None
         self.failed = False
 
     @deferring
@@ -144,7 +151,12 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
         self._finish()
         self.connection.tls = _tls(self) or self.connection.tls
         self.failed = False
-        self.transaction = Transaction(sender=address(sender) or "", body_limit=self.body_limit)
+        self.transaction = Transaction(
+            sender=address(sender) or "",
+            body_limit=self.body_limit,
+            recording=self.messages is not None,
+            raw_cap=self.raw_cap if self.drop_action == "quarantine" else 0,
+        )
         return CONTINUE
 
     @deferring
@@ -203,6 +215,19 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
             self.delrcpt(recipient)
         for name, value in plan.add_headers:
             self.addheader(name, value)
+        reason = plan.reason
+        if self.messages is not None:
+            self.drafts = records.drafts(
+                self.connection,
+                transaction,
+                postfix_id=str(self.getsymval("i") or "") or None,
+                versions=self.policies.state.versions,
+            )
+            if plan.final == "quarantine" and self.drafts:
+                # Postfix logs the reason with the queue id: it names the record.
+                reason = f"{reason} (record {self.drafts[0].id})"
+                for draft in self.drafts:
+                    draft.quarantine_reason = reason
         self._finish()
         if transaction.routes and log.isEnabledFor(logging.INFO):
             log.info(
@@ -218,7 +243,7 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
         if plan.final == "discard":
             return DISCARD
         if plan.final == "quarantine":
-            self.quarantine(plan.reason)
+            self.quarantine(reason)
         return ACCEPT
 
     def abort(self) -> int:
@@ -232,10 +257,20 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
     def _finish(self) -> None:
         """Count what the message matched, once, whichever way it ended."""
         transaction, self.transaction = self.transaction, None
+        drafts, self.drafts = self.drafts, None
         if transaction is None:
             return
         for account_id, entries in transaction.matched.items():
             self.recorder.record(account_id, entries, transaction.domains.get(account_id, ()))
+        if self.messages is not None:
+            if drafts is None:  # the message never reached its end: what RCPT refused
+                drafts = records.drafts(
+                    self.connection,
+                    transaction,
+                    postfix_id=None,
+                    versions=self.policies.state.versions,
+                )
+            self.messages.add(drafts)
 
 
 class LocalPolicyMilter(PolicyMilter):
@@ -361,9 +396,21 @@ def run(settings: Settings) -> None:
     database = Database(settings.database_url, settings.pool())
     policies = Policies(database, settings.milter_refresh_seconds)
     recorder = HitRecorder(database, settings.stats_flush_seconds)
+    messages = (
+        MessageRecorder(
+            database,
+            settings.stats_flush_seconds,
+            capacity=settings.message_queue_capacity,
+            retention_days=settings.message_retention_days,
+        )
+        if settings.message_records
+        else None
+    )
     policies.refresh()
     policies.start()
     recorder.start()
+    if messages is not None:
+        messages.start()
     local = where.startswith("unix:")
     factory = LocalPolicyMilter if local else PolicyMilter
     factory.policies = policies
@@ -371,6 +418,8 @@ def run(settings: Settings) -> None:
     factory.drop_action = settings.drop_action
     factory.trusted_id = settings.trusted_authserv_id
     factory.body_limit = settings.milter_max_body_bytes
+    factory.messages = messages
+    factory.raw_cap = settings.quarantine_max_bytes
     Milter.factory = factory
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.DELRCPT | Milter.QUARANTINE)
     log.info(
@@ -391,4 +440,6 @@ def run(settings: Settings) -> None:
     finally:
         policies.stop()
         recorder.stop()
+        if messages is not None:
+            messages.stop()
         database.dispose()

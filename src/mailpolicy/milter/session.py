@@ -27,6 +27,14 @@ from mailpolicy.engine import (
     evaluate,
     normalize_path,
 )
+from mailpolicy.messages.records import (
+    DELIVERED,
+    DISCARDED,
+    QUARANTINED,
+    REFUSED,
+    REJECTED,
+    REMOVED,
+)
 from mailpolicy.milter.authresults import auth_results, authserv_id
 from mailpolicy.milter.policies import Policies, Route
 
@@ -40,6 +48,9 @@ AUTH_HEADER = "authentication-results"
 READ_HEADERS = frozenset(
     ("from", "reply-to", "subject", "mime-version", "content-type", "content-transfer-encoding")
 )
+# And those a message record shows.
+RECORD_HEADERS = frozenset(("to", "date", "message-id"))
+KEPT_HEADERS = READ_HEADERS | RECORD_HEADERS
 # Bounds on what one message can make the milter keep.
 MAX_AUTH_HEADERS = 50
 MAX_HEADER_BYTES = 16 * 1024
@@ -83,9 +94,35 @@ class Transaction:
     # What the message matched, per account, and the protected domains that received it.
     matched: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     domains: dict[str, set[str]] = field(default_factory=dict)
+    # For the message's records: each governed recipient's verdict and what the milter did
+    # about it, the messages the engine read (per account at the end, per recipient at RCPT),
+    # the message's size, and its raw copy (headers and body up to `raw_cap` bytes; 0 keeps
+    # none), for quarantined mail.
+    outcomes: dict[str, tuple[Route, RecipientVerdict, str]] = field(default_factory=dict)
+    messages: dict[str, Message] = field(default_factory=dict)
+    envelope_messages: dict[str, Message] = field(default_factory=dict)
+    recording: bool = False
+    raw_cap: int = 0
+    raw_headers: bytearray = field(default_factory=bytearray)
+    raw_kept: int = 0  # the cap, once a message outgrew it
+    header_bytes: int = 0
+    body_bytes: int = 0
+    ended: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.header_bytes + 2 + self.body_bytes
 
     def add_header(self, name: str, value: bytes) -> None:
         key = name.lower()
+        if self.recording:
+            folded = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            line = name.encode("ascii", "replace") + b": " + folded + b"\r\n"
+            self.header_bytes += len(line)
+            if self.raw_cap > 0 and self.header_bytes <= self.raw_cap:
+                self.raw_headers += line
+            elif self.raw_cap > 0:
+                self.raw_cap = -1  # too large to keep whole: what was kept stays, as a preview
         if key == AUTH_HEADER:
             if len(self.auth) < MAX_AUTH_HEADERS:
                 self.auth.append((value.decode("utf-8", "replace"), self.leading))
@@ -93,17 +130,27 @@ class Transaction:
         self.leading = False
         if key in OWN_HEADERS:
             self.own_headers[key] = self.own_headers.get(key, 0) + 1
-        elif key in READ_HEADERS and key not in self.headers:
+        elif key in KEPT_HEADERS and key not in self.headers:
             self.headers[key] = value[:MAX_HEADER_BYTES]
 
     def add_body(self, chunk: bytes) -> bool:
-        """Keep the body up to the limit; False once the rest need not be sent."""
-        if not self.wants_body:
-            return False
-        room = self.body_limit - len(self.body)
+        """Keep the body up to the limit; False once the rest need not be sent (while records
+        are kept, the whole body is read, for the message's size)."""
+        self.body_bytes += len(chunk)
+        limit = max(self.body_limit if self.wants_body else 0, self.raw_cap, self.raw_kept)
+        room = limit - len(self.body)
         if room > 0:
             self.body += chunk[:room]
-        return len(self.body) < self.body_limit
+        if self.raw_cap > 0 and self.size > self.raw_cap:
+            self.raw_kept, self.raw_cap = self.raw_cap, -1
+        return self.recording or len(self.body) < limit
+
+    def raw(self) -> tuple[bytes, bool] | None:
+        """The message as received, and whether it is whole; None when no copy is kept."""
+        if self.raw_cap == 0 or not self.raw_headers:
+            return None
+        copy = bytes(self.raw_headers) + b"\r\n" + bytes(self.body)
+        return copy, self.raw_cap > 0
 
     def remember(self, route: Route, verdict: RecipientVerdict) -> None:
         entries = self.matched.setdefault(route.account_id, set())
@@ -190,6 +237,8 @@ def at_rcpt(
         return RcptDecision(route, None)
     transaction.refused.add(recipient)
     transaction.remember(route, verdict)
+    transaction.outcomes[recipient] = (route, verdict, REFUSED)
+    transaction.envelope_messages[recipient] = message
     return RcptDecision(route, refusal_text(verdict, connection.tls))
 
 
@@ -243,7 +292,8 @@ def build_message(
             for name in ("mime-version", "content-type", "content-transfer-encoding")
             if name in headers
         )
-        text = mime.text_of_bytes(mime_headers, bytes(transaction.body), MAX_TEXT)
+        body = bytes(transaction.body[: transaction.body_limit])
+        text = mime.text_of_bytes(mime_headers, body, MAX_TEXT)
     reply_to = headers.get("reply-to")
     subject = headers.get("subject")
     return Message(
@@ -297,12 +347,13 @@ def at_end(
     if not transaction.routes:
         return LEAVE_ALONE  # no recipient of an active protected domain: not ours to judge
     dropped: list[tuple[str, RecipientVerdict]] = []
-    delivered: list[RecipientVerdict] = []
+    delivered: list[tuple[str, RecipientVerdict]] = []
     for account_id, recipients in accounts.items():
         snapshot = policies.snapshot(account_id)
         if snapshot is None:
             continue
         message = build_message(connection, transaction, recipients, trusted_id)
+        transaction.messages[account_id] = message
         for recipient, verdict in zip(
             recipients, evaluate(message, snapshot).recipients, strict=True
         ):
@@ -310,7 +361,7 @@ def at_end(
             if verdict.action == DROP:
                 dropped.append((recipient, verdict))
             else:
-                delivered.append(verdict)
+                delivered.append((recipient, verdict))
     removals = tuple(
         (name, index)
         for name in (HEADER_DISPOSITION, HEADER_REASONS)
@@ -320,23 +371,40 @@ def at_end(
     dropped_names = {recipient for recipient, _ in dropped}
     remaining = [r for r in still_there if r not in dropped_names]
     if dropped and drop_action == "quarantine":
-        return Plan(
+        plan = Plan(
             "quarantine",
             reason=refusal_text(dropped[0][1], connection.tls),
             remove_headers=removals,
-            add_headers=_added(delivered + [v for _, v in dropped]),
+            add_headers=_added([v for _, v in delivered + dropped]),
         )
-    if dropped and not remaining:
-        return Plan(
-            "reject" if drop_action == "reject" else "discard",
-            reason=refusal_text(dropped[0][1], connection.tls),
+        _outcomes(transaction, delivered + dropped, QUARANTINED, QUARANTINED)
+    elif dropped and not remaining:
+        final: Literal["reject", "discard"] = "reject" if drop_action == "reject" else "discard"
+        plan = Plan(final, reason=refusal_text(dropped[0][1], connection.tls))
+        _outcomes(transaction, dropped, DELIVERED, REJECTED if final == "reject" else DISCARDED)
+    else:
+        plan = Plan(
+            "accept",
+            remove_recipients=tuple(recipient for recipient, _ in dropped),
+            remove_headers=removals,
+            add_headers=_added([v for _, v in delivered]),
         )
-    return Plan(
-        "accept",
-        remove_recipients=tuple(recipient for recipient, _ in dropped),
-        remove_headers=removals,
-        add_headers=_added(delivered),
-    )
+        _outcomes(transaction, delivered + dropped, DELIVERED, REMOVED)
+    transaction.ended = True
+    return plan
+
+
+def _outcomes(
+    transaction: Transaction,
+    verdicts: Sequence[tuple[str, RecipientVerdict]],
+    kept: str,
+    dropped: str,
+) -> None:
+    """What the milter did with each recipient it judged at the end: `kept` for those the
+    verdict delivers, `dropped` for those it drops."""
+    for recipient, verdict in verdicts:
+        action = dropped if verdict.action == DROP else kept
+        transaction.outcomes[recipient] = (transaction.routes[recipient], verdict, action)
 
 
 def _added(verdicts: Sequence[RecipientVerdict]) -> tuple[tuple[str, str], ...]:

@@ -1,0 +1,174 @@
+"""Writing message records off the mail path, and pruning them when they expire.
+
+The milter hands each finished message's records to `MessageRecorder.add` (an append under a
+lock: the mail path never touches the database). A background thread writes what is queued in
+one transaction every `interval` seconds. When the database cannot be written, records stay
+queued and go with the next batch; the queue is bounded (`capacity`), and a record that finds
+it full is dropped and counted, the count logged at most once a minute and kept in `dropped`.
+So an outage costs memory up to the bound and, beyond it, records, never mail.
+
+The same thread prunes records older than the retention, in bounded batches, once a minute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections import deque
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from mailpolicy.db import Database, utcnow
+from mailpolicy.messages.records import (
+    MessageRecipient,
+    MessageRecord,
+    RecordDraft,
+    write_records,
+)
+
+log = logging.getLogger("mailpolicy.messages")
+
+PRUNE_EVERY_SECONDS = 60.0
+PRUNE_BATCH = 5000
+DROP_LOG_SECONDS = 60.0
+# Records written in one transaction at most; the rest go in the next.
+WRITE_BATCH = 5000
+
+
+class MessageRecorder:
+    """Records gathered on the decision path, written to the database in batches."""
+
+    def __init__(
+        self,
+        database: Database,
+        interval: float,
+        *,
+        capacity: int,
+        retention_days: int,
+    ) -> None:
+        self.database = database
+        self.interval = interval
+        self.capacity = capacity
+        self.retention_days = retention_days
+        self._lock = threading.Lock()
+        self._queue: deque[RecordDraft] = deque()
+        self.dropped = 0
+        self.written = 0
+        self._dropped_logged = 0
+        self._last_drop_log = 0.0
+        self._last_prune = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, drafts: list[RecordDraft]) -> None:
+        """Queue a message's records; if the queue is full, drop and count them."""
+        if not drafts:
+            return
+        with self._lock:
+            room = self.capacity - len(self._queue)
+            self._queue.extend(drafts[: max(room, 0)])
+            self.dropped += max(len(drafts) - max(room, 0), 0)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mailpolicy-records", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the writer and write what is left (if the database lets it)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        while self._queue and self.flush():
+            pass
+        self._log_drops(force=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            while self.flush() and len(self._queue) >= WRITE_BATCH:
+                pass
+            self._log_drops()
+            now = time.monotonic()
+            if now - self._last_prune >= PRUNE_EVERY_SECONDS:
+                self._last_prune = now
+                self.prune()
+
+    def flush(self) -> bool:
+        """Write one batch of queued records; on failure they stay queued, in order."""
+        with self._lock:
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), WRITE_BATCH))]
+        if not batch:
+            return True
+        try:
+            with self.database.transaction() as session:
+                write_records(session, batch)
+        except Exception:
+            log.warning(
+                "%d message records not written yet (kept for the next try)",
+                len(batch),
+                exc_info=True,
+            )
+            with self._lock:
+                self._queue.extendleft(reversed(batch))
+                overflow = len(self._queue) - self.capacity
+                for _ in range(max(overflow, 0)):
+                    self._queue.pop()  # the newest go first: the oldest are already late
+                self.dropped += max(overflow, 0)
+            return False
+        self.written += len(batch)
+        return True
+
+    def _log_drops(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.dropped == self._dropped_logged:
+            return
+        if not force and now - self._last_drop_log < DROP_LOG_SECONDS:
+            return
+        self._last_drop_log = now
+        log.error(
+            "%d message records dropped so far: the database could not be written and the "
+            "queue of %d records was full (MAILPOLICY_MESSAGE_QUEUE_CAPACITY); mail was not "
+            "affected",
+            self.dropped,
+            self.capacity,
+        )
+        self._dropped_logged = self.dropped
+
+    def prune(self, now: dt.datetime | None = None) -> int:
+        """Delete records past the retention, at most PRUNE_BATCH per transaction."""
+        return prune(self.database, self.retention_days, now)
+
+
+def prune(database: Database, retention_days: int, now: dt.datetime | None = None) -> int:
+    """Delete the records older than `retention_days`, in bounded batches; how many went."""
+    cutoff = (now or utcnow()) - dt.timedelta(days=retention_days)
+    removed = 0
+    try:
+        while True:
+            with database.transaction() as session:
+                ids = list(
+                    session.scalars(
+                        select(MessageRecord.id)
+                        .where(MessageRecord.scanned_at < cutoff)
+                        .limit(PRUNE_BATCH)
+                    )
+                )
+                if not ids:
+                    return removed
+                _delete_records(session, ids)
+            removed += len(ids)
+    except Exception:
+        log.warning("expired message records not pruned yet", exc_info=True)
+        return removed
+
+
+def _delete_records(session: Session, ids: list[str]) -> None:
+    # Recipients first: SQLite enforces the foreign key only with its pragma on.
+    session.execute(delete(MessageRecipient).where(MessageRecipient.record_id.in_(ids)))
+    session.execute(delete(MessageRecord).where(MessageRecord.id.in_(ids)))

@@ -1,0 +1,176 @@
+"""The records of one message (mailpolicy.messages.records), built from what the milter saw.
+
+Pure: the connection, the transaction and the verdicts in, plain drafts out. One draft per
+account whose recipients the message reached; a recipient refused at RCPT is in its account's
+draft with the action `refused`, and a message whose every recipient was refused there (so
+that Postfix gave it no queue id) gets a synthetic one, `NOQUEUE` and 8 hex digits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import secrets
+from typing import Any
+
+from mailpolicy import mime
+from mailpolicy.db import utcnow
+from mailpolicy.engine import Message, RecipientVerdict
+from mailpolicy.messages.records import (
+    QUARANTINED,
+    RecipientDraft,
+    RecordDraft,
+)
+from mailpolicy.milter.session import Connection, Transaction, address
+
+MAX_FIELD = 998
+
+
+def features(message: Message, *, stage: str, body_read: bool) -> dict[str, Any]:
+    """What the engine read, as JSON: a replay builds the same Message from it (minus the
+    body, which is not kept; `body_read` says whether the decision read one)."""
+    auth = message.auth
+    return {
+        "stage": stage,
+        "envelope_from": message.envelope_from,
+        "header_from": message.header_from,
+        "reply_to": message.reply_to,
+        "client_ip": message.client_ip,
+        "client_hostname": message.client_hostname,
+        "helo": message.helo,
+        "tls": None if message.tls is None else [message.tls.protocol, message.tls.cipher],
+        "auth": {
+            "spf": auth.spf,
+            "dmarc": auth.dmarc,
+            "dkim": [[sig.domain, sig.result] for sig in auth.dkim],
+        },
+        "findings": [[f.kind, f.disposition, f.domain] for f in message.findings],
+        "subject": message.subject,
+        "body_read": body_read,
+    }
+
+
+def _validation(message: Message | None) -> dict[str, Any]:
+    if message is None:
+        return {}
+    auth = message.auth
+    dkim = "none"
+    results = [sig.result.lower() for sig in auth.dkim]
+    for verdict in ("pass", "fail", "neutral", "error"):
+        if verdict in results:
+            dkim = verdict
+            break
+    known = {"pass", "neutral", "fail", "error", "none"}
+
+    def one(value: str) -> str:
+        value = value.lower()
+        if value in known:
+            return value
+        return "fail" if value in {"softfail", "permerror"} else "error"
+
+    return {
+        "spf": one(auth.spf),
+        "dkim": dkim if dkim in known else "error",
+        "dmarc": one(auth.dmarc),
+    }
+
+
+def _header(transaction: Transaction, name: str) -> str | None:
+    raw = transaction.headers.get(name)
+    if raw is None:
+        return None
+    return mime.decoded(raw, MAX_FIELD) or None
+
+
+def _sent_at(transaction: Transaction) -> dt.datetime | None:
+    value = _header(transaction, "date")
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _addresses(value: str | None) -> list[tuple[str, str]]:
+    if not value:
+        return []
+    return [(name, addr) for name, addr in email.utils.getaddresses([value]) if addr][:100]
+
+
+def _reasons(verdict: RecipientVerdict) -> list[dict[str, Any]]:
+    return [reason.to_dict() for reason in verdict.reasons]
+
+
+def drafts(
+    connection: Connection,
+    transaction: Transaction,
+    *,
+    postfix_id: str | None,
+    versions: dict[str, int],
+) -> list[RecordDraft]:
+    """The records of a finished transaction, one per account it reached."""
+    if not transaction.outcomes:
+        return []
+    now = utcnow()
+    queue_id = postfix_id or f"NOQUEUE{secrets.token_hex(4).upper()}"
+    from_name, from_address = email.utils.parseaddr(_header(transaction, "from") or "")
+    to = _addresses(_header(transaction, "to"))
+    subject = _header(transaction, "subject")
+    raw = transaction.raw()
+    by_account: dict[str, RecordDraft] = {}
+    for recipient, outcome in transaction.outcomes.items():
+        route, verdict, action = outcome
+        draft = by_account.get(route.account_id)
+        if draft is None:
+            message = transaction.messages.get(route.account_id)
+            envelope_only = transaction.envelope_messages.get(recipient)
+            read = message or envelope_only
+            draft = RecordDraft(
+                account_id=route.account_id,
+                postfix_id=queue_id,
+                scanned_at=now,
+                envelope_from=transaction.sender,
+                settings_version=versions.get(route.account_id, 0),
+                client_ip=connection.client_ip or None,
+                client_hostname=connection.client_hostname,
+                helo=connection.helo,
+                tls_protocol=connection.tls.protocol if connection.tls else None,
+                tls_cipher=connection.tls.cipher if connection.tls else None,
+                header_from=from_address or None,
+                from_name=from_name or None,
+                reply_to=_header(transaction, "reply-to"),
+                to=[addr for _, addr in to],
+                to_name=[name for name, _ in to],
+                subject=subject,
+                message_id=_header(transaction, "message-id"),
+                sent_at=_sent_at(transaction),
+                size=transaction.size if transaction.ended else None,
+                validation=_validation(message),
+                features=(
+                    features(
+                        read,
+                        stage="eom" if message is not None else "rcpt",
+                        body_read=message is not None and message.body is not None,
+                    )
+                    if read is not None
+                    else {}
+                ),
+            )
+            by_account[route.account_id] = draft
+        draft.recipients.append(
+            RecipientDraft(
+                address=address(recipient) or recipient,
+                protected_domain_id=route.domain_id,
+                disposition=verdict.disposition,
+                action=action,
+                explanation=verdict.explanation,
+                reasons=_reasons(verdict),
+            )
+        )
+        if action == QUARANTINED and raw is not None:
+            draft.raw, draft.raw_complete = raw
+    return list(by_account.values())
