@@ -37,6 +37,16 @@ def server(mail: MailSystem) -> Iterator[LiveServer]:
         yield live
 
 
+def eventually(read: Any, check: Any) -> Any:
+    """`read()` again until `check(value)` holds (Postfix's log is followed every 0.2 s)."""
+    deadline = time.monotonic() + RECORD_WAIT
+    while True:
+        value = read()
+        if check(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
 def sdk(server: LiveServer, token: str) -> Cloudflare:
     return Cloudflare(
         api_token=token, base_url=server.base_url, max_retries=0, _strict_response_validation=True
@@ -135,7 +145,13 @@ def test_a_delivered_message_is_recorded_with_what_the_milter_saw(
     assert ok.envelope_from == "friend@partner.example"
     assert ok.from_ == "friend@partner.example" and ok.from_name == "A Friend"
     assert ok.client_recipients == [story["ann"]]
-    assert ok.delivery_status == ["queued"] or ok.delivery_status == ["delivered"]
+    # Postfix's log, which the milter follows, says it was delivered.
+    client = sdk(server, story["account"].tenant.read_token)
+    ok = eventually(
+        lambda: client.email_security.investigate.get(ok.id, account_id=story["account"].tenant.id),
+        lambda found: found.delivery_status == ["delivered"],
+    )
+    assert ok.delivery_status == ["delivered"]
     assert not ok.is_quarantined
     assert ok.smtp_previous_hop_ip == "127.0.0.1"
     assert ok.message_id and ok.message_id.startswith("<")
@@ -280,12 +296,21 @@ def test_release_delivers_the_held_message_once(
     assert released.failed == [] and released.undelivered == []
     delivered = mail.postfix.wait_delivered(story["subjects"]["held"])
     assert delivered.recipients == [story["ann"]]
-    after = client.email_security.investigate.get(held.id, account_id=account.tenant.id)
+    after = eventually(
+        lambda: client.email_security.investigate.get(held.id, account_id=account.tenant.id),
+        lambda found: found.delivery_status == ["delivered"],
+    )
+    assert after.delivery_status == ["delivered"]  # Postfix's log says so
     assert not after.is_quarantined
     assert "QUARANTINE_RELEASE" in (after.post_delivery_operations or [])
     (recipient,) = (after.model_extra or {})["recipients"]
     assert recipient["action"] == "released"
     assert (after.model_extra or {})["released_at"] is not None
+    trace = client.email_security.investigate.trace.get(held.id, account_id=account.tenant.id)
+    outbound = [line.message or "" for line in trace.outbound.lines or []]
+    assert any("release by token:" in line for line in outbound), outbound
+    assert any(f"to=<{story['ann']}>" in line and "status=sent" in line for line in outbound)
+    assert trace.outbound.pending is False
     assert client.email_security.investigate.list(
         account_id=account.tenant.id, message_action="QUARANTINE_RELEASED"
     ).result[0].id == held.id

@@ -81,7 +81,7 @@ class MessageRecord(Base):
     # the account and ends with the listing's order, so a filtered page is read in order.
     __table_args__ = (
         Index("ix_message_records_account_time", "account_id", "scanned_at", "id"),
-        Index("ix_message_records_account_postfix", "account_id", "postfix_id"),
+        Index("ix_message_records_postfix", "postfix_id", "scanned_at"),
         Index("ix_message_records_account_sender", "account_id", "envelope_from", "scanned_at"),
         Index("ix_message_records_account_sender_domain", "account_id", "sender_domain"),
         Index("ix_message_records_account_from", "account_id", "header_from"),

@@ -7,7 +7,7 @@ investigate*`, TypeScript 7.3.0); mailpolicy's own fields are marked as such.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -32,6 +32,8 @@ DeliveryStatus = Literal[
     "delivered", "moved", "quarantined", "rejected", "deferred", "bounced", "queued", "move_failed"
 ]
 MAX_IDS = 100
+# An investigate id: a queue id, a time and 8 hex digits (mailpolicy's are at most 80).
+InvestigateId = Annotated[str, Field(max_length=200)]
 
 
 class ActionLogProperties(Closed):
@@ -270,7 +272,9 @@ class SubmissionRead(Closed):
 class ReleaseBody(Body):
     """`{"ids": [...]}`; the bare JSON array of SDK 4.x is read as the same."""
 
-    ids: list[str] = Field(min_length=1, max_length=MAX_IDS, description="Investigate ids.")
+    ids: list[InvestigateId] = Field(
+        min_length=1, max_length=MAX_IDS, description="Investigate ids."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -292,6 +296,6 @@ class ReclassifyBody(Body):
 
 class MoveBody(Body):
     destination: str = Field(max_length=64)
-    ids: list[str] | None = None
-    expected_disposition: str | None = None
-    postfix_ids: list[str] | None = None
+    ids: list[InvestigateId] | None = Field(default=None, max_length=MAX_IDS)
+    expected_disposition: str | None = Field(default=None, max_length=20)
+    postfix_ids: list[InvestigateId] | None = Field(default=None, max_length=MAX_IDS)

@@ -23,6 +23,7 @@ import milter
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
 from mailpolicy.engine import TLSInfo
+from mailpolicy.messages.maillog import MaillogFollower
 from mailpolicy.messages.recorder import MessageRecorder
 from mailpolicy.messages.records import RecordDraft
 from mailpolicy.milter import records
@@ -406,11 +407,18 @@ def run(settings: Settings) -> None:
         if settings.message_records
         else None
     )
+    follower = (
+        MaillogFollower(database, settings.postfix_maillog, settings.stats_flush_seconds)
+        if settings.postfix_maillog and messages is not None
+        else None
+    )
     policies.refresh()
     policies.start()
     recorder.start()
     if messages is not None:
         messages.start()
+    if follower is not None:
+        follower.start()
     local = where.startswith("unix:")
     factory = LocalPolicyMilter if local else PolicyMilter
     factory.policies = policies
@@ -442,4 +450,6 @@ def run(settings: Settings) -> None:
         recorder.stop()
         if messages is not None:
             messages.stop()
+        if follower is not None:
+            follower.stop()
         database.dispose()

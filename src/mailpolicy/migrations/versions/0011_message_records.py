@@ -19,7 +19,7 @@ depends_on = None
 
 RECORD_INDEXES = {
     "ix_message_records_account_time": ["account_id", "scanned_at", "id"],
-    "ix_message_records_account_postfix": ["account_id", "postfix_id"],
+    "ix_message_records_postfix": ["postfix_id", "scanned_at"],
     "ix_message_records_account_sender": ["account_id", "envelope_from", "scanned_at"],
     "ix_message_records_account_sender_domain": ["account_id", "sender_domain"],
     "ix_message_records_account_from": ["account_id", "header_from"],
