@@ -32,6 +32,7 @@ from mailpolicy.audit.events import CLI
 from mailpolicy.db import Database
 from mailpolicy.resources.domains import activate
 from tests.support.api import Tenant
+from tests.support.messages import record_message
 from tests.support.resources import RESOURCES, Resource
 
 ROOT = "/client/v4"
@@ -146,6 +147,63 @@ def tour_audit(tour: Tour) -> None:
     tour.call("GET", path, headers=tour.tenant.read, params={"since": "yesterday"})
 
 
+def tour_investigate(tour: Tour, database: Database) -> None:
+    corp = tour.call(
+        "POST",
+        f"{SETTINGS}/domains",
+        json={
+            "domain": "tour-mail.example",
+            "allowed_delivery_modes": ["DIRECT"],
+            "drop_dispositions": ["MALICIOUS"],
+            "ip_restrictions": [],
+            "regions": ["GLOBAL"],
+        },
+    )["result"]
+    with database.transaction() as session:
+        activate(session, corp["id"], CLI)
+    tour.call(
+        "POST",
+        f"{SETTINGS}/block_senders",
+        json={"pattern": "bad.example", "pattern_type": "DOMAIN", "is_regex": False},
+    )
+    to = ["ann@tour-mail.example"]
+    (delivered,) = record_message(database, "friend@ok.example", to, queue_id="4TOUR00001")
+    (held,) = record_message(
+        database, "boss@bad.example", to, drop_action="quarantine", queue_id="4TOUR00002"
+    )
+    record_message(database, "promo@bad.example", to)  # refused at RCPT
+    base = "/accounts/{account_id}/email-security/investigate"
+    read = tour.tenant.read
+    one = {"investigate_id": held.id}
+    tour.call("GET", base, headers=read, params={"per_page": 2})
+    tour.call("GET", base, headers=read, params={"start": "2999-01-01T00:00:00Z"})  # 400
+    tour.call("GET", f"{base}/{{investigate_id}}", headers=read, ids=one)
+    tour.call("GET", f"{base}/{{investigate_id}}", headers=read, ids={"investigate_id": "nope"})
+    tour.call("GET", f"{base}/{{investigate_id}}/detections", headers=read, ids=one)
+    tour.call("GET", f"{base}/{{investigate_id}}/trace", headers=read, ids=one)
+    tour.call("GET", f"{base}/{{investigate_id}}/raw", headers=read, ids=one)
+    tour.call("GET", f"{base}/{{investigate_id}}/preview", headers=read, ids=one)
+    tour.call("POST", f"{base}/preview", headers=read, json={"id": held.id})
+    tour.call("POST", f"{base}/release", json={"ids": [delivered.id]})  # 409: not held
+    tour.call("POST", f"{base}/release", headers=read, json={"ids": [held.id]})  # 403
+    tour.call(
+        "POST",
+        f"{base}/{{investigate_id}}/reclassify",
+        ids=one,
+        json={"expected_disposition": "NONE"},
+    )
+    tour.call("POST", f"{base}/{{investigate_id}}/move", ids=one, json={"destination": "Inbox"})
+    tour.call("POST", f"{base}/move", json={"destination": "Inbox", "ids": [held.id]})
+    tour.call("GET", "/accounts/{account_id}/email-security/submissions", headers=read)
+    whatif = "/accounts/{account_id}/email-security/whatif"
+    tour.call(
+        "POST",
+        whatif,
+        json={"block_senders": {"posts": [{"pattern": "ok.example", "pattern_type": "DOMAIN"}]}},
+    )
+    tour.call("POST", whatif, json={"block_senders": {"posts": [{"pattern_type": "DOMAIN"}]}})
+
+
 @pytest.fixture(scope="module")
 def document(client: TestClient) -> dict[str, Any]:
     response = client.get(f"{ROOT}/openapi.json")
@@ -165,6 +223,7 @@ def answers(client: TestClient, app: Any) -> list[Answer]:
             tour_domains(tour, resource, app.state.db)
     tour_evaluate(tour)
     tour_stats(tour)
+    tour_investigate(tour, app.state.db)
     tour_audit(tour)
     return tour.answers
 
@@ -218,8 +277,9 @@ def test_the_tour_covers_every_operation(document: dict[str, Any], answers: list
         if path.startswith("/accounts/")
     }
     assert operations - visited == set()
-    # The 50 settings operations, evaluate, the hit counts and the audit history.
-    assert len(operations) == 53
+    # The 50 settings operations, evaluate, the hit counts and the audit history; 12 of
+    # investigate and submissions, and what-if.
+    assert len(operations) == 66
     assert {a.status for a in answers} >= {200, 201, 204, 400, 401, 403, 404, 409}
 
 

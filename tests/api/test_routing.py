@@ -33,7 +33,7 @@ ID = "3f0c2a7e-5b1d-4c8e-9f6a-0d2b4e6f8a10"
             id="too-deep",
         ),
         pytest.param(
-            "/client/v4/accounts/{account}/email-security/investigate", id="other-product"
+            "/client/v4/accounts/{account}/email-security/phishguard/reports", id="other-product"
         ),
     ],
 )

@@ -71,9 +71,7 @@ def mail(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             [str(MAILPOLICY), "milter", "--listen", f"unix:{postfix.milter_socket}"],
             postfix.milter_socket,
             # One milter per Postfix follows its log (more would add each line twice).
-            _environment(
-                url, milter_socket_group="postfix", postfix_maillog=str(postfix.maillog)
-            ),
+            _environment(url, milter_socket_group="postfix", postfix_maillog=str(postfix.maillog)),
             directory / "milter-main.log",
         )
     }

@@ -42,6 +42,7 @@ from mailpolicy.engine.regex import (
 from mailpolicy.engine.snapshot import (
     Rule,
     Snapshot,
+    body_policies,
     build_snapshot,
     prepare_pattern,
     snapshot_of,
@@ -76,6 +77,7 @@ __all__ = [
     "TLSInfo",
     "TrustedDomainRule",
     "Verdict",
+    "body_policies",
     "build_snapshot",
     "check_regex",
     "evaluate",

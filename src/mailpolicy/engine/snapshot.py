@@ -507,3 +507,15 @@ def _build(
         skipped=tuple(dict.fromkeys(skipped)),
         entries=count,
     )
+
+
+def body_policies(snapshot: Snapshot) -> dict[str, str]:
+    """The enabled content policies that read a message's body, id -> pattern (what a replay
+    without the body must know it is not asked)."""
+    found: dict[str, str] = {}
+    if snapshot.content_body is not None:
+        for _, groups in snapshot.content_body.sets:
+            for entries in groups:
+                for entry in entries:
+                    found[entry.id] = entry.pattern
+    return found

@@ -21,6 +21,7 @@ import os
 import re
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import IO
 
@@ -38,7 +39,9 @@ _LINE = re.compile(
     r"^(?P<time>\S+(?:\s+\d+\s+\d\d:\d\d:\d\d)?)\s+\S+\s+"
     r"(?P<program>postfix[\w./-]*)(?:\[\d+\])?:\s+(?P<queue_id>[0-9A-Za-z]{5,20}):\s+(?P<text>.+)$"
 )
-_DELIVERY = re.compile(r"\bto=<(?P<address>[^>]*)>.*\bstatus=(?P<status>sent|deferred|bounced|expired)\b")
+_DELIVERY = re.compile(
+    r"\bto=<(?P<address>[^>]*)>.*\bstatus=(?P<status>sent|deferred|bounced|expired)\b"
+)
 _STATUS = {"sent": "delivered", "deferred": "deferred", "bounced": "bounced", "expired": "bounced"}
 MAX_TRACE = 100
 KEEP_UNMATCHED_SECONDS = 60.0
@@ -64,10 +67,8 @@ def parse(line: str, now: dt.datetime) -> LogLine | None:
     logged_at = now
     with_offset = match["time"]
     if "T" in with_offset:
-        try:
+        with suppress(ValueError):
             logged_at = dt.datetime.fromisoformat(with_offset).astimezone(dt.UTC)
-        except ValueError:
-            pass
     text = f"{match['program']}: {match['queue_id']}: {match['text']}"[:2000]
     delivery = _DELIVERY.search(match["text"])
     if delivery is None:
@@ -212,7 +213,9 @@ class MaillogFollower:
         try:
             unmatched = apply(self.database, batch)
         except Exception:
-            log.warning("Postfix's log lines not written yet (kept for the next try)", exc_info=True)
+            log.warning(
+                "Postfix's log lines not written yet (kept for the next try)", exc_info=True
+            )
             unmatched = batch
         self._pending = [(first_seen.get(id(line), clock), line) for line in unmatched][
             -MAX_PENDING:

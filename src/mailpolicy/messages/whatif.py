@@ -10,10 +10,12 @@ range is decided again with both, from the engine inputs the record kept (`featu
 the recipients whose disposition or action differ are reported, with the reasons of both.
 
 Replay is as recorded: the authentication results, client and headers the milter saw, never
-fresh lookups. Message bodies are not kept, so while either snapshot has a content policy on
-the body, no record can be replayed honestly: those are counted as `not_replayable`, never
-guessed. The baseline is today's settings, not the decision made at the time (which each
-recipient also shows, as `recorded`), so every change reported is the proposal's doing.
+fresh lookups. A message's body text is kept only when a content policy matched it; any other
+record is replayable only if every body content policy of both snapshots was tested against its
+body when it was decided (see _BodyCheck). The rest are counted as `not_replayable`, never
+guessed. A refusal at RCPT is replayed from its envelope, as it was decided. The baseline is
+today's settings, not the decision made at the time (which each recipient also shows, as
+`recorded`), so every change reported is the proposal's doing.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from mailpolicy.engine import (
     RecipientVerdict,
     Snapshot,
     TLSInfo,
+    body_policies,
     evaluate,
 )
 from mailpolicy.errors import ApiError
@@ -143,7 +146,7 @@ def message_of(record: MessageRecord, recipients: tuple[str, ...]) -> Message:
         ),
         findings=tuple(Finding(k, d, dom) for k, d, dom in f.get("findings", [])),
         subject=f.get("subject"),
-        body=None,
+        body=f.get("body"),
     )
 
 
@@ -202,7 +205,7 @@ def replay(
 ) -> Replay:
     """Every record of the range decided with both snapshots; the differences."""
     result = Replay(start, end)
-    bodies = current.content_body is not None or proposed.content_body is not None
+    bodies = _BodyCheck(body_policies(current), body_policies(proposed))
     r = MessageRecord
     statement = (
         select(r)
@@ -224,12 +227,34 @@ def replay(
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class _BodyCheck:
+    """Whether a record can be replayed, given that its body is kept only when a content
+    policy matched it. With the text kept, the engine reads it again. Without it, the body
+    cannot change an answer if every body content policy of both snapshots was tested
+    against it, unchanged, when the message was decided (and, the text not being kept, none
+    matched). A refusal at RCPT is replayed from the envelope alone, as it was decided."""
+
+    current: dict[str, str]
+    proposed: dict[str, str]
+
+    def replayable(self, features: dict[str, Any]) -> bool:
+        if features.get("stage") == "rcpt" or features.get("body") is not None:
+            return True
+        tested: dict[str, str] = features.get("body_policies") or {}
+        return all(
+            tested.get(i) == pattern
+            for policies in (self.current, self.proposed)
+            for i, pattern in policies.items()
+        )
+
+
 def _replay_batch(
     session: Session,
     records: list[MessageRecord],
     current: Snapshot,
     proposed: Snapshot,
-    bodies: bool,
+    bodies: _BodyCheck,
     result: Replay,
 ) -> None:
     if not records:
@@ -237,7 +262,7 @@ def _replay_batch(
     recipients = recipients_of(session, [r.id for r in records])
     for record in records:
         rows = recipients[record.id]
-        if bodies or not record.features or not rows:
+        if not record.features or not rows or not bodies.replayable(record.features):
             result.not_replayable += 1
             continue
         result.examined += 1
@@ -270,6 +295,7 @@ def _replay_batch(
                     "envelope_from": record.envelope_from,
                     "from": record.header_from,
                     "subject": record.subject,
+                    "decided_at": record.features.get("stage", "eom"),
                     "recipients": changes,
                 }
             )

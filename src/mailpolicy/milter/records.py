@@ -24,11 +24,22 @@ from mailpolicy.messages.records import (
 from mailpolicy.milter.session import Connection, Transaction, address
 
 MAX_FIELD = 998
+RESOURCE_CONTENT = "content_policies"
 
 
-def features(message: Message, *, stage: str, body_read: bool) -> dict[str, Any]:
-    """What the engine read, as JSON: a replay builds the same Message from it (minus the
-    body, which is not kept; `body_read` says whether the decision read one)."""
+def features(
+    message: Message,
+    *,
+    stage: str,
+    body_read: bool,
+    body_policies: dict[str, str] | None = None,
+    body_matched: list[str] | None = None,
+) -> dict[str, Any]:
+    """What the engine read, as JSON: a replay builds the same Message from it. The text of
+    the body is kept only when a content policy found something in it (as a detection's
+    evidence); otherwise the record keeps the body content policies it was tested against
+    (`body_policies`, id -> pattern), none of which matched: all a replay needs to know that
+    the body cannot change its answer (mailpolicy.messages.whatif)."""
     auth = message.auth
     return {
         "stage": stage,
@@ -47,6 +58,9 @@ def features(message: Message, *, stage: str, body_read: bool) -> dict[str, Any]
         "findings": [[f.kind, f.disposition, f.domain] for f in message.findings],
         "subject": message.subject,
         "body_read": body_read,
+        "body_policies": body_policies or {},
+        "body_matched": body_matched or [],
+        "body": message.body if body_matched else None,
     }
 
 
@@ -105,6 +119,19 @@ def _reasons(verdict: RecipientVerdict) -> list[dict[str, Any]]:
     return [reason.to_dict() for reason in verdict.reasons]
 
 
+def _body_matched(transaction: Transaction, account_id: str) -> list[str]:
+    """The body content policies any of the account's recipients matched."""
+    return sorted(
+        {
+            reason.id
+            for route, verdict, _ in transaction.outcomes.values()
+            if route.account_id == account_id
+            for reason in verdict.reasons
+            if reason.resource == RESOURCE_CONTENT and reason.field == "body"
+        }
+    )
+
+
 def drafts(
     connection: Connection,
     transaction: Transaction,
@@ -155,6 +182,8 @@ def drafts(
                         read,
                         stage="eom" if message is not None else "rcpt",
                         body_read=message is not None and message.body is not None,
+                        body_policies=transaction.body_policies.get(route.account_id),
+                        body_matched=_body_matched(transaction, route.account_id),
                     )
                     if read is not None
                     else {}

@@ -24,6 +24,7 @@ from mailpolicy.engine import (
     Message,
     RecipientVerdict,
     TLSInfo,
+    body_policies,
     evaluate,
     normalize_path,
 )
@@ -100,6 +101,7 @@ class Transaction:
     # none), for quarantined mail.
     outcomes: dict[str, tuple[Route, RecipientVerdict, str]] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
+    body_policies: dict[str, dict[str, str]] = field(default_factory=dict)
     envelope_messages: dict[str, Message] = field(default_factory=dict)
     recording: bool = False
     raw_cap: int = 0
@@ -353,7 +355,9 @@ def at_end(
         if snapshot is None:
             continue
         message = build_message(connection, transaction, recipients, trusted_id)
-        transaction.messages[account_id] = message
+        if transaction.recording:
+            transaction.messages[account_id] = message
+            transaction.body_policies[account_id] = body_policies(snapshot)
         for recipient, verdict in zip(
             recipients, evaluate(message, snapshot).recipients, strict=True
         ):
