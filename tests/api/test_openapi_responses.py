@@ -199,7 +199,11 @@ def tour_investigate(tour: Tour, database: Database) -> None:
     tour.call(
         "POST",
         whatif,
-        json={"block_senders": {"posts": [{"pattern": "ok.example", "pattern_type": "DOMAIN"}]}},
+        json={
+            "block_senders": {
+                "posts": [{"pattern": "ok.example", "pattern_type": "DOMAIN", "is_regex": False}]
+            }
+        },
     )
     tour.call("POST", whatif, json={"block_senders": {"posts": [{"pattern_type": "DOMAIN"}]}})
 

@@ -1,5 +1,6 @@
 """The `mailpolicy` command: serve, migrate, administer accounts, tokens, keys and domains, and
-read what happened (hit counts, the audit history).
+read what happened (hit counts, the audit history, the messages decided on, what a change
+would do).
 
 A command never ends in a traceback: whatever stops it is told in one line on stderr (a few
 when several settings are wrong at once), with a non-zero exit status: 2 for a bad argument or
@@ -17,7 +18,7 @@ import sys
 
 import typer
 
-from mailpolicy.cli import access, db, domains, evaluate, history, serve
+from mailpolicy.cli import access, db, domains, evaluate, history, messages, serve
 from mailpolicy.cli.reporting import Reporting, debug, fail
 
 app = typer.Typer(
@@ -32,11 +33,13 @@ app.add_typer(access.accounts_app, name="accounts")
 app.add_typer(access.tokens_app, name="tokens")
 app.add_typer(access.keys_app, name="keys")
 app.add_typer(domains.domains_app, name="domains")
+app.add_typer(messages.messages_app, name="messages")
 app.command()(serve.serve)
 app.command()(serve.milter)
 app.command()(history.stats)
 app.command()(history.audit)
 app.command()(evaluate.evaluate)
+app.command()(messages.whatif)
 
 
 def main() -> None:
