@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -366,6 +367,44 @@ def test_another_account_sees_none_of_it(
             investigate.get(record.id, account_id=other.id)
         with pytest.raises(NotFoundError):
             investigate.release.bulk(account_id=other.id, ids=[record.id])
+
+
+def test_records_wait_out_a_database_that_cannot_be_written_and_mail_is_not_slowed(
+    mail: MailSystem, server: LiveServer
+) -> None:
+    account = Account(mail, make_tenant(mail.app.state.db, mail.unique("outage")))
+    corp = account.protect(mail.unique("outage") + ".example", "MALICIOUS")
+    settle()
+    to = [f"ann@{corp['domain']}"]
+    subjects = [mail.unique("during-outage-") for _ in range(3)]
+    # Another process holds SQLite's write lock: nothing can be written until it lets go.
+    holder = sqlite3.connect(mail.directory / "mailpolicy.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        for subject in subjects:
+            started = time.monotonic()
+            sent = send(
+                mail.postfix.port(),
+                "someone@else.example",
+                to,
+                message(subject, "someone@else.example", to),
+            )
+            assert sent.data is not None
+            assert sent.data[0] == 250, sent
+            assert time.monotonic() - started < 5  # the decision never waits for the database
+        for subject in subjects:
+            mail.postfix.wait_delivered(subject)
+        # (The API cannot be asked meanwhile: it writes, for rate limits, and would wait.)
+        waiting = holder.execute(
+            "SELECT count(*) FROM message_records WHERE account_id = ?", (account.tenant.id,)
+        )
+        assert waiting.fetchone() == (0,)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    client = sdk(server, account.tenant.read_token)
+    found = wait_for_records(client, account.tenant.id, 3)
+    assert sorted(r.subject for r in found) == sorted(subjects)
 
 
 def test_the_typescript_sdk_reads_the_same_records(

@@ -5,7 +5,9 @@ lock: the mail path never touches the database). A background thread writes what
 one transaction every `interval` seconds. When the database cannot be written, records stay
 queued and go with the next batch; the queue is bounded (`capacity`), and a record that finds
 it full is dropped and counted, the count logged at most once a minute and kept in `dropped`.
-So an outage costs memory up to the bound and, beyond it, records, never mail.
+So an outage costs memory up to the bound and, beyond it, records, never mail. A record the
+database refuses for itself (its account was deleted meanwhile) is dropped, logged and counted
+in `rejected`, so that it cannot hold back the others.
 
 The same thread prunes records older than the retention, in bounded batches, once a minute.
 """
@@ -21,7 +23,7 @@ from collections import deque
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from mailpolicy.db import Database, utcnow
+from mailpolicy.db import UNAVAILABLE, Database, utcnow
 from mailpolicy.messages.records import (
     MessageRecipient,
     MessageRecord,
@@ -55,7 +57,8 @@ class MessageRecorder:
         self.retention_days = retention_days
         self._lock = threading.Lock()
         self._queue: deque[RecordDraft] = deque()
-        self.dropped = 0
+        self.dropped = 0  # the queue was full
+        self.rejected = 0  # the database refused the record itself
         self.written = 0
         self._dropped_logged = 0
         self._last_drop_log = 0.0
@@ -108,7 +111,7 @@ class MessageRecorder:
         try:
             with self.database.transaction() as session:
                 write_records(session, batch)
-        except Exception:
+        except UNAVAILABLE:
             log.warning(
                 "%d message records not written yet (kept for the next try)",
                 len(batch),
@@ -121,8 +124,33 @@ class MessageRecorder:
                     self._queue.pop()  # the newest go first: the oldest are already late
                 self.dropped += max(overflow, 0)
             return False
+        except Exception:
+            # Not an outage: some record cannot be written (its account was deleted since,
+            # say). Write them one by one, so that one cannot hold back the rest.
+            self._one_by_one(batch)
+            return True
         self.written += len(batch)
         return True
+
+    def _one_by_one(self, batch: list[RecordDraft]) -> None:
+        for draft in batch:
+            try:
+                with self.database.transaction() as session:
+                    write_records(session, [draft])
+            except UNAVAILABLE:
+                with self._lock:
+                    self._queue.appendleft(draft)
+                return
+            except Exception as exc:
+                self.rejected += 1
+                log.error(
+                    "message record %s of account %s cannot be written and is dropped: %s",
+                    draft.id,
+                    draft.account_id,
+                    " ".join(str(exc).split())[:300],
+                )
+            else:
+                self.written += 1
 
     def _log_drops(self, *, force: bool = False) -> None:
         now = time.monotonic()
