@@ -91,6 +91,7 @@ async def list_messages(
                 "page": query.page,
                 "per_page": query.per_page,
                 "total_count": page.total,
+                "total_count_capped": page.capped,
                 "cursor": page.cursor,
             },
         }

@@ -27,6 +27,7 @@ from mailpolicy.messages.records import MessageRecipient, MessageRecord
 from mailpolicy.timefmt import iso
 
 DEFAULT_WINDOW = dt.timedelta(days=30)
+MAX_COUNT = 100_000
 MAX_TEXT = 1000
 
 FilterDisposition = Literal["MALICIOUS", "SUSPICIOUS", "SPOOF", "SPAM", "BULK", "NONE"]
@@ -134,9 +135,11 @@ class InvestigateQuery(ListQuery):
 
 
 def _address_or_domain(column: Any, domain_column: Any, value: str) -> ColumnElement[bool]:
+    """Addresses are stored lower-cased (as the engine normalises them): plain equality, which
+    the indexes serve."""
     value = value.strip().lower()
     if "@" in value:
-        matched: ColumnElement[bool] = func.lower(column) == value
+        matched: ColumnElement[bool] = column == value
         return matched
     by_domain: ColumnElement[bool] = domain_column == value.lstrip("@")
     return by_domain
@@ -155,7 +158,10 @@ def conditions(account_id: str, query: InvestigateQuery) -> list[ColumnElement[b
     recipients = MessageRecipient
 
     def any_recipient(condition: ColumnElement[bool]) -> ColumnElement[bool]:
-        return exists().where(recipients.record_id == r.id, condition)
+        # The account's recipients that match, by their own index, then their records.
+        return r.id.in_(
+            select(recipients.record_id).where(recipients.account_id == account_id, condition)
+        )
 
     if query.sender:
         value = query.sender.strip().lower()
@@ -244,12 +250,16 @@ class Page:
     recipients: dict[str, list[MessageRecipient]]
     total: int
     cursor: str | None
+    capped: bool = False
 
 
 def list_records(session: Session, account_id: str, query: InvestigateQuery) -> Page:
     r = MessageRecord
     where = conditions(account_id, query)
-    total = session.scalar(select(func.count()).select_from(r).where(*where)) or 0
+    # Counted up to a bound: past it, a count costs more than the page (total_count then says
+    # "at least", and result_info.total_count_capped is true).
+    bounded = select(r.id).where(*where).limit(MAX_COUNT + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(bounded)) or 0
     statement = select(r).where(*where).order_by(r.scanned_at.desc(), r.id.desc())
     if query.cursor:
         at, record_id = _decode_cursor(query.cursor)
@@ -258,7 +268,14 @@ def list_records(session: Session, account_id: str, query: InvestigateQuery) -> 
         statement = statement.offset((query.page - 1) * query.per_page)
     records = list(session.scalars(statement.limit(query.per_page)))
     cursor = _encode_cursor(records[-1]) if len(records) == query.per_page else None
-    return Page(records, recipients_of(session, [x.id for x in records]), total, cursor)
+    capped = total > MAX_COUNT
+    return Page(
+        records,
+        recipients_of(session, [x.id for x in records]),
+        min(total, MAX_COUNT),
+        cursor,
+        capped,
+    )
 
 
 def recipients_of(session: Session, ids: list[str]) -> dict[str, list[MessageRecipient]]:

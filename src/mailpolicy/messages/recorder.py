@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -34,10 +35,18 @@ from mailpolicy.messages.records import (
 log = logging.getLogger("mailpolicy.messages")
 
 PRUNE_EVERY_SECONDS = 60.0
+# SQLite plans a filtered list well only with statistics of the tables (sqlite_stat1: how
+# selective each index is); they are refreshed this often, approximately (analysis_limit).
+# PostgreSQL's autovacuum keeps its own.
+ANALYZE_EVERY_SECONDS = 3600.0
+ANALYSIS_LIMIT = 1000
 PRUNE_BATCH = 5000
 DROP_LOG_SECONDS = 60.0
 # Records written in one transaction at most; the rest go in the next.
 WRITE_BATCH = 5000
+
+# A record, or a message whose records are made on the writer's thread.
+Queued = RecordDraft | Callable[[], list[RecordDraft]]
 
 
 class MessageRecorder:
@@ -56,13 +65,14 @@ class MessageRecorder:
         self.capacity = capacity
         self.retention_days = retention_days
         self._lock = threading.Lock()
-        self._queue: deque[RecordDraft] = deque()
+        self._queue: deque[Queued] = deque()
         self.dropped = 0  # the queue was full
         self.rejected = 0  # the database refused the record itself
         self.written = 0
         self._dropped_logged = 0
         self._last_drop_log = 0.0
         self._last_prune = 0.0
+        self._last_analyze = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -74,6 +84,16 @@ class MessageRecorder:
             room = self.capacity - len(self._queue)
             self._queue.extend(drafts[: max(room, 0)])
             self.dropped += max(len(drafts) - max(room, 0), 0)
+
+    def add_later(self, build: Callable[[], list[RecordDraft]]) -> None:
+        """Queue a message whose records `build` makes, on the writer's thread: parsing the
+        headers a record shows is work the mail path need not wait for. A message counts as
+        one against the bound, whatever it makes."""
+        with self._lock:
+            if len(self._queue) >= self.capacity:
+                self.dropped += 1
+            else:
+                self._queue.append(build)
 
     @property
     def pending(self) -> int:
@@ -101,11 +121,17 @@ class MessageRecorder:
             if now - self._last_prune >= PRUNE_EVERY_SECONDS:
                 self._last_prune = now
                 self.prune()
+            if now - self._last_analyze >= ANALYZE_EVERY_SECONDS and self.written:
+                self._last_analyze = now
+                analyze(self.database)
 
     def flush(self) -> bool:
         """Write one batch of queued records; on failure they stay queued, in order."""
         with self._lock:
-            batch = [self._queue.popleft() for _ in range(min(len(self._queue), WRITE_BATCH))]
+            taken = [self._queue.popleft() for _ in range(min(len(self._queue), WRITE_BATCH))]
+        if not taken:
+            return True
+        batch = self._built(taken)
         if not batch:
             return True
         try:
@@ -131,6 +157,19 @@ class MessageRecorder:
             return True
         self.written += len(batch)
         return True
+
+    def _built(self, taken: list[Queued]) -> list[RecordDraft]:
+        batch: list[RecordDraft] = []
+        for item in taken:
+            if isinstance(item, RecordDraft):
+                batch.append(item)
+                continue
+            try:
+                batch.extend(item())
+            except Exception:
+                self.rejected += 1
+                log.exception("a message's record could not be made; it is dropped")
+        return batch
 
     def _one_by_one(self, batch: list[RecordDraft]) -> None:
         for draft in batch:
@@ -194,6 +233,20 @@ def prune(database: Database, retention_days: int, now: dt.datetime | None = Non
     except Exception:
         log.warning("expired message records not pruned yet", exc_info=True)
         return removed
+
+
+def analyze(database: Database) -> None:
+    """Refresh SQLite's statistics of the record tables (a no-op on PostgreSQL)."""
+    if database.engine.dialect.name != "sqlite":
+        return
+    try:
+        with database.transaction() as session:
+            connection = session.connection()
+            connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+            for table in (MessageRecord.__tablename__, MessageRecipient.__tablename__):
+                connection.exec_driver_sql(f"ANALYZE {table}")
+    except Exception:
+        log.warning("the record tables' statistics were not refreshed", exc_info=True)
 
 
 def _delete_records(session: Session, ids: list[str]) -> None:

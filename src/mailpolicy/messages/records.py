@@ -297,7 +297,9 @@ def write_records(session: Session, drafts: list[RecordDraft]) -> None:
                 "sender_domain": _domain(draft.envelope_from)[:255],
                 # Only this account's recipients: another account's are not its business.
                 "envelope_to": [r.address for r in draft.recipients],
-                "header_from": (draft.header_from or None) and draft.header_from[:MAX_ADDRESS],
+                # Lower-cased, as the envelope's addresses are: the filters compare exactly.
+                "header_from": (draft.header_from or None)
+                and draft.header_from.lower()[:MAX_ADDRESS],
                 "header_from_domain": _domain(draft.header_from)[:255] or None,
                 "from_name": draft.from_name and draft.from_name[:MAX_LINE],
                 "reply_to": draft.reply_to and draft.reply_to[:MAX_LINE],

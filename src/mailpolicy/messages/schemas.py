@@ -168,7 +168,13 @@ class InvestigateResultInfo(Closed):
     count: int
     page: int
     per_page: int
-    total_count: int
+    total_count: int = Field(
+        description="Messages matching, counted up to 100,000 (see total_count_capped)."
+    )
+    total_count_capped: bool = Field(
+        description="mailpolicy's own: true when more than 100,000 match (total_count is then "
+        "100,000)."
+    )
     cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
 
 

@@ -132,18 +132,32 @@ def _body_matched(transaction: Transaction, account_id: str) -> list[str]:
     )
 
 
+def no_queue_id() -> str:
+    """The queue id of a message Postfix gave none (every recipient refused at RCPT)."""
+    return f"NOQUEUE{secrets.token_hex(4).upper()}"
+
+
+def accounts(transaction: Transaction) -> list[str]:
+    """The accounts a transaction's records go to, in the order their recipients came."""
+    return list(dict.fromkeys(route.account_id for route, _, _ in transaction.outcomes.values()))
+
+
 def drafts(
     connection: Connection,
     transaction: Transaction,
     *,
     postfix_id: str | None,
     versions: dict[str, int],
+    scanned_at: dt.datetime | None = None,
+    ids: dict[str, str] | None = None,
+    quarantine_reason: str | None = None,
 ) -> list[RecordDraft]:
-    """The records of a finished transaction, one per account it reached."""
+    """The records of a finished transaction, one per account it reached (`ids`: the record
+    ids chosen already, by account)."""
     if not transaction.outcomes:
         return []
-    now = utcnow()
-    queue_id = postfix_id or f"NOQUEUE{secrets.token_hex(4).upper()}"
+    now = scanned_at or utcnow()
+    queue_id = postfix_id or no_queue_id()
     from_name, from_address = email.utils.parseaddr(_header(transaction, "from") or "")
     to = _addresses(_header(transaction, "to"))
     subject = _header(transaction, "subject")
@@ -157,6 +171,8 @@ def drafts(
             envelope_only = transaction.envelope_messages.get(recipient)
             read = message or envelope_only
             draft = RecordDraft(
+                id=(ids or {}).get(route.account_id, ""),
+                quarantine_reason=quarantine_reason,
                 account_id=route.account_id,
                 postfix_id=queue_id,
                 scanned_at=now,

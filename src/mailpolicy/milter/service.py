@@ -14,18 +14,19 @@ import re
 import shutil
 import socket
 from collections.abc import Callable
-from functools import wraps
+from dataclasses import replace
+from functools import partial, wraps
 from typing import Any, ClassVar, TypeVar
 
 import Milter
 
 import milter
 from mailpolicy.config import Settings
-from mailpolicy.db import Database
+from mailpolicy.db import Database, utcnow
 from mailpolicy.engine import TLSInfo
 from mailpolicy.messages.maillog import MaillogFollower
 from mailpolicy.messages.recorder import MessageRecorder
-from mailpolicy.messages.records import RecordDraft
+from mailpolicy.messages.records import RecordDraft, record_id
 from mailpolicy.milter import records
 from mailpolicy.milter.policies import Policies
 from mailpolicy.milter.session import (
@@ -117,7 +118,7 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
     def __init__(self) -> None:
         self.connection = Connection()
         self.transaction: Transaction | None = None
-        self.drafts: list[RecordDraft] | None = None
+        self.drafts: Callable[[], list[RecordDraft]] | None = None
         self.failed = False
 
     @deferring
@@ -218,17 +219,26 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
             self.addheader(name, value)
         reason = plan.reason
         if self.messages is not None:
-            self.drafts = records.drafts(
-                self.connection,
+            # Only the record ids are chosen here (a quarantined message's reason names one);
+            # the records themselves are made on the writer's thread.
+            postfix_id = str(self.getsymval("i") or "") or records.no_queue_id()
+            now = utcnow()
+            ids = {
+                account: record_id(postfix_id, now)
+                for account in records.accounts(transaction)
+            }
+            if plan.final == "quarantine" and ids:
+                reason = f"{reason} (record {next(iter(ids.values()))})"
+            self.drafts = partial(
+                records.drafts,
+                replace(self.connection),
                 transaction,
-                postfix_id=str(self.getsymval("i") or "") or None,
+                postfix_id=postfix_id,
                 versions=self.policies.state.versions,
+                scanned_at=now,
+                ids=ids,
+                quarantine_reason=reason if plan.final == "quarantine" else None,
             )
-            if plan.final == "quarantine" and self.drafts:
-                # Postfix logs the reason with the queue id: it names the record.
-                reason = f"{reason} (record {self.drafts[0].id})"
-                for draft in self.drafts:
-                    draft.quarantine_reason = reason
         self._finish()
         if transaction.routes and log.isEnabledFor(logging.INFO):
             log.info(
@@ -263,15 +273,16 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
             return
         for account_id, entries in transaction.matched.items():
             self.recorder.record(account_id, entries, transaction.domains.get(account_id, ()))
-        if self.messages is not None:
+        if self.messages is not None and transaction.outcomes:
             if drafts is None:  # the message never reached its end: what RCPT refused
-                drafts = records.drafts(
-                    self.connection,
+                drafts = partial(
+                    records.drafts,
+                    replace(self.connection),
                     transaction,
                     postfix_id=None,
                     versions=self.policies.state.versions,
                 )
-            self.messages.add(drafts)
+            self.messages.add_later(drafts)
 
 
 class LocalPolicyMilter(PolicyMilter):

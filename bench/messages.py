@@ -1,0 +1,412 @@
+"""Message-record benchmark: what keeping a record of every message costs the milter, and how
+fast the investigate list answers over millions of records.
+
+Run: .venv/bin/python bench/messages.py [--quick] [--records 1000000,10000000] [--no-write]
+
+(1) Throughput, in one run: smtp-source -> one throwaway Postfix -> smtp-sink, through two
+    mailpolicy milters over TCP with the same settings, one keeping records
+    (MAILPOLICY_MESSAGE_RECORDS, the default) and one not. The figure is the ratio of the two
+    (goal: at most 10% fewer messages per second with records), and the records written per
+    second, checked against the messages sent.
+(2) List latency: an account of N records spread over 30 days (written by the recorder's own
+    `write_records`), then GET /investigate with the filters an administrator uses, through
+    the app, median and p99 of repeated requests. The database's size per million records is
+    measured on the way.
+
+Tables go to "## Message records" in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from report import DOCS, cpu_model, write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.support.postfix import Postfix, free_port, wait_for  # noqa: E402
+
+from mailpolicy import migrate  # noqa: E402
+from mailpolicy.access.accounts import create_account  # noqa: E402
+from mailpolicy.access.credentials import Permission, create_token  # noqa: E402
+from mailpolicy.audit.events import CLI  # noqa: E402
+from mailpolicy.messages.recorder import analyze  # noqa: E402
+
+SECTION = "## Message records"
+GOAL = 0.9
+CORP = "corp.example"
+SENDER = "newsletter@sender.example"
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+# ---- (1) throughput ---------------------------------------------------------------------
+
+
+def prepare_mail_database(url: str) -> None:
+    """An account protecting corp.example (ACTIVE), 1,000 blocked sender domains."""
+    from fastapi.testclient import TestClient
+
+    from mailpolicy.app import create_app
+    from mailpolicy.config import Settings
+    from mailpolicy.resources.domains import activate
+
+    migrate.upgrade(url)
+    app = create_app(Settings(database_url=url))
+    with app.state.db.transaction() as session:
+        account = create_account(session, "bench")
+        _, token = create_token(session, account.id, Permission.WRITE, by=CLI)
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"/client/v4/accounts/{account.id}/email-security/settings"
+    with TestClient(app) as client:
+        domain = client.post(
+            f"{base}/domains",
+            json={
+                "domain": CORP,
+                "allowed_delivery_modes": ["DIRECT"],
+                "drop_dispositions": ["MALICIOUS"],
+                "ip_restrictions": [],
+                "regions": ["GLOBAL"],
+            },
+            headers=headers,
+        ).json()["result"]
+        with app.state.db.transaction() as session:
+            activate(session, domain["id"], CLI)
+        for start in range(0, 1000, 1000):
+            body = {
+                "deletes": [],
+                "patches": [],
+                "puts": [],
+                "posts": [
+                    {"pattern": f"spam{n}.example", "pattern_type": "DOMAIN", "is_regex": False}
+                    for n in range(start, start + 1000)
+                ],
+            }
+            assert client.post(f"{base}/block_senders/batch", json=body, headers=headers).is_success
+    app.state.db.dispose()
+
+
+def drain(postfix: Postfix, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while postfix.queued():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the queue did not drain")
+        time.sleep(0.05)
+
+
+def throughput(postfix: Postfix, listener: str, messages: int, sessions: int) -> float:
+    drain(postfix)
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            "smtp-source", "-s", str(sessions), "-m", str(messages), "-l", "1024",
+            "-f", SENDER, "-t", f"ann@{CORP}", "-M", "client.example",
+            f"127.0.0.1:{postfix.port(listener)}",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    drain(postfix)
+    return messages / (time.perf_counter() - started)
+
+
+def record_count(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from mailpolicy.db import Database
+    from mailpolicy.messages.records import MessageRecord
+
+    database = Database(url)
+    try:
+        with database.transaction(write=False) as session:
+            return session.scalar(select(func.count()).select_from(MessageRecord)) or 0
+    finally:
+        database.dispose()
+
+
+def measure_throughput(work: Path, messages: int, runs: int) -> dict[str, Any]:
+    url = f"sqlite:///{work / 'mail.db'}"
+    prepare_mail_database(url)
+    ports = {"records": free_port(), "none": free_port()}
+    postfix = Postfix(
+        {name: {"smtpd_milters": f"inet:127.0.0.1:{port}"} for name, port in ports.items()}
+    )
+    postfix.write_configuration()
+    mailpolicy = str(Path(sys.executable).with_name("mailpolicy"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPOLICY_")}
+    env.update(MAILPOLICY_DATABASE_URL=url, MAILPOLICY_LOG_LEVEL="warning")
+    milters = [
+        subprocess.Popen(
+            [mailpolicy, "milter", "--listen", f"inet:127.0.0.1:{ports['records']}"], env=env
+        ),
+        subprocess.Popen(
+            [mailpolicy, "milter", "--listen", f"inet:127.0.0.1:{ports['none']}"],
+            env={**env, "MAILPOLICY_MESSAGE_RECORDS": "false"},
+        ),
+    ]
+    rates: dict[str, list[float]] = {"records": [], "none": []}
+    try:
+        for port in ports.values():
+            wait_for(port, timeout=60)
+        postfix.start()
+        for name in rates:
+            throughput(postfix, name, 50, 10)
+        for run in range(runs):
+            order = list(rates) if run % 2 == 0 else list(reversed(rates))
+            for name in order:
+                rate = throughput(postfix, name, messages, 10)
+                rates[name].append(rate)
+                print(f"run {run + 1}: {name}: {rate:,.0f} messages/s", flush=True)
+        deadline = time.monotonic() + 30
+        expected = 50 + messages * runs
+        while record_count(url) < expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        written = record_count(url)
+    finally:
+        postfix.stop()
+        for milter in milters:
+            milter.send_signal(signal.SIGTERM)
+        for milter in milters:
+            try:
+                milter.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                milter.kill()
+    ratio = statistics.median(x / y for x, y in zip(rates["records"], rates["none"], strict=True))
+    return {
+        "with": statistics.median(rates["records"]),
+        "without": statistics.median(rates["none"]),
+        "ratio": ratio,
+        "expected": expected,
+        "written": written,
+        "messages": messages,
+        "runs": runs,
+    }
+
+
+# ---- (2) list latency ---------------------------------------------------------------------
+
+SENDERS = 5000
+RECIPIENTS = 2000
+SUBJECT_WORDS = ("invoice", "meeting", "report", "lunch", "offer", "update", "order", "notice")
+
+
+def seed_records(url: str, account_id: str, count: int, now: dt.datetime) -> float:
+    """`count` records of one account over the last 30 days, newest last; seconds taken."""
+    from mailpolicy.db import Database
+    from mailpolicy.messages.records import RecipientDraft, RecordDraft, write_records
+
+    database = Database(url)
+    started = time.perf_counter()
+    span = dt.timedelta(days=30).total_seconds()
+    batch = 20_000
+    try:
+        for first in range(0, count, batch):
+            drafts = []
+            for n in range(first, min(first + batch, count)):
+                disposition = "MALICIOUS" if n % 50 == 0 else ("SPAM" if n % 17 == 0 else "NONE")
+                action = "removed" if disposition == "MALICIOUS" else "delivered"
+                drafts.append(
+                    RecordDraft(
+                        account_id=account_id,
+                        postfix_id=f"4B{n:014X}",
+                        scanned_at=now - dt.timedelta(seconds=span * (1 - n / count)),
+                        envelope_from=f"user{n % SENDERS}@sender{n % 97}.example",
+                        settings_version=1,
+                        header_from=f"user{n % SENDERS}@sender{n % 97}.example",
+                        subject=f"{SUBJECT_WORDS[n % 8]} {SUBJECT_WORDS[(n // 8) % 8]} #{n}",
+                        message_id=f"<{n}@sender{n % 97}.example>",
+                        id=f"4B{n:014X}-{n:012d}",
+                        recipients=[
+                            RecipientDraft(
+                                f"person{n % RECIPIENTS}@{CORP}",
+                                "domain",
+                                disposition,
+                                action,
+                                "Delivered." if action == "delivered" else "Dropped.",
+                                [],
+                            )
+                        ],
+                    )
+                )
+            with database.transaction() as session:
+                write_records(session, drafts)
+            if (first // batch) % 25 == 0:
+                print(f"  {first + len(drafts):,} records", flush=True)
+    finally:
+        database.dispose()
+    return time.perf_counter() - started
+
+
+LIST_CASES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("page 1 (last 30 days)", {}),
+    ("page 50", {"page": 50}),
+    ("a sender", {"sender": "user123@sender26.example"}),
+    ("a recipient", {"recipient": f"person42@{CORP}"}),
+    ("final_disposition=MALICIOUS", {"final_disposition": "MALICIOUS"}),
+    ("a Message-ID", {"message_id": "<4242@sender71.example>"}),
+    ("subject words", {"subject": "invoice meeting"}),
+    ("query words", {"query": "user123 lunch"}),
+    ("last day only", {"start": "LAST_DAY"}),
+)
+
+
+def measure_lists(
+    url: str, account: str, token: str, repeats: int
+) -> list[tuple[str, float, float, int]]:
+    from fastapi.testclient import TestClient
+
+    from mailpolicy.app import create_app
+    from mailpolicy.config import Settings
+
+    app = create_app(Settings(database_url=url, rate_limit=0))
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"/client/v4/accounts/{account}/email-security/investigate"
+    last_day = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    found = []
+    with TestClient(app) as client:
+        for label, params in LIST_CASES:
+            query = {k: (last_day if v == "LAST_DAY" else v) for k, v in params.items()}
+            client.get(path, params=query, headers=headers)  # warm
+            times = []
+            total = 0
+            for _ in range(repeats):
+                started = time.perf_counter()
+                response = client.get(path, params=query, headers=headers)
+                times.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, response.text
+                total = response.json()["result_info"]["total_count"]
+            found.append((label, statistics.median(times), percentile(times, 0.99), total))
+            print(f"  {label}: {statistics.median(times):.1f} ms ({total:,} match)", flush=True)
+    app.state.db.dispose()
+    return found
+
+
+def measure_scale(work: Path, sizes: list[int], repeats: int) -> list[dict[str, Any]]:
+    from mailpolicy.db import Database
+
+    results = []
+    for size in sizes:
+        path = work / f"records-{size}.db"
+        url = f"sqlite:///{path}"
+        migrate.upgrade(url)
+        database = Database(url)
+        with database.transaction() as session:
+            account = create_account(session, "records")
+            _, token = create_token(session, account.id, Permission.READ, by=CLI)
+        database.dispose()
+        print(f"writing {size:,} records ...", flush=True)
+        seconds = seed_records(url, account.id, size, dt.datetime.now(dt.UTC))
+        database = Database(url)
+        analyze(database)  # as the milter's recorder does, hourly
+        database.dispose()
+        size_bytes = path.stat().st_size + sum(
+            p.stat().st_size for p in work.glob(f"records-{size}.db-*")
+        )
+        lists = measure_lists(url, account.id, token, repeats)
+        results.append(
+            {
+                "records": size,
+                "seed_seconds": seconds,
+                "bytes": size_bytes,
+                "lists": lists,
+            }
+        )
+        path.unlink()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer messages, smaller accounts")
+    parser.add_argument("--records", help="comma-separated account sizes (default 1M,10M)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    args = parser.parse_args()
+    messages = 300 if args.quick else 2000
+    sizes = (
+        [int(s) for s in args.records.split(",")]
+        if args.records
+        else ([100_000] if args.quick else [1_000_000, 10_000_000])
+    )
+    repeats = 10 if args.quick else 30
+    work = Path(tempfile.mkdtemp(prefix="mailpolicy-bench-records-"))
+    work.chmod(0o755)
+    try:
+        flow = measure_throughput(work, messages, 3 if args.quick else args.runs)
+        scale = measure_scale(work, sizes, repeats)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    quick = " --quick" if args.quick else ""
+    lines = [
+        SECTION,
+        "",
+        f"Measured {dt.date.today()} by `bench/messages.py{quick}` on {os.cpu_count()} CPUs "
+        f"({cpu_model()}), Python {platform.python_version()}, SQLite.",
+        "",
+        f"Throughput: smtp-source sends {flow['messages']:,} clean 1 KB messages over 10 "
+        "sessions through one throwaway Postfix to smtp-sink, via two `mailpolicy milter` "
+        "processes with the same settings (1,000 blocked senders), one keeping message "
+        f"records and one not (MAILPOLICY_MESSAGE_RECORDS=false); median of {flow['runs']} "
+        "runs, each variant back to back, and the median of the runs' own ratios.",
+        "",
+        "| Milter | Messages per second (median) | Against no records |",
+        "| --- | ---: | ---: |",
+        f"| without records (floor) | {flow['without']:,.0f} | 1.00 |",
+        f"| with records | {flow['with']:,.0f} | **{flow['ratio']:.2f}** "
+        f"(goal ≥ {GOAL}: {'met' if flow['ratio'] >= GOAL else 'not met'}) |",
+        "",
+        f"Records written: {flow['written']:,} of {flow['expected']:,} messages decided by the "
+        f"recording milter, so {flow['with']:,.0f} records per second at its peak rate, with "
+        f"{'none' if flow['written'] >= flow['expected'] else flow['expected'] - flow['written']}"
+        " lost.",
+        "",
+        "List latency: one account whose records are spread over the last 30 days, one "
+        "recipient each; GET /investigate through the app (in process, no network), "
+        f"median and p99 of {repeats} requests, 20 per page, the total counted each time.",
+        "",
+    ]
+    header = "| Request | " + " | ".join(f"{r['records']:,} records" for r in scale) + " |"
+    lines += [header, "| --- |" + " ---: |" * len(scale)]
+    for index, (label, _) in enumerate(LIST_CASES):
+        cells = []
+        for result in scale:
+            _, median, p99, total = result["lists"][index]
+            cells.append(f"{median:.1f} ms (p99 {p99:.1f}; {total:,} match)")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| Records | Written in | Database size | Per million records |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for result in scale:
+        per_million = result["bytes"] / result["records"] * 1_000_000
+        lines.append(
+            f"| {result['records']:,} | {result['seed_seconds']:.0f} s | "
+            f"{result['bytes'] / 2**30:.2f} GiB | {per_million / 2**20:,.0f} MiB |"
+        )
+    lines.append("")
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        write_section(SECTION, text)
+        print(f"written to {DOCS}")
+
+
+if __name__ == "__main__":
+    main()
