@@ -4,6 +4,7 @@ are written in order once it can, and what overflows the bound is dropped and co
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from mailpolicy.access.accounts import Account, create_account
 from mailpolicy.db import Database
 from mailpolicy.messages.recorder import MessageRecorder
 from mailpolicy.messages.records import MessageRecord, RecipientDraft, RecordDraft
+from mailpolicy.milter import records
 
 
 def draft(account_id: str, n: int) -> RecordDraft:
@@ -98,3 +100,30 @@ def test_a_record_the_database_refuses_does_not_hold_back_the_others(tmp_path: P
         assert count(database) == 3
     finally:
         database.dispose()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ann@corp.example",
+        '"A Friend" <friend@x.example>',
+        "A Friend <friend@x.example>",
+        'a@b.example, "Q, R" <q@r.example>',
+        "Bob <bob@x.example>, carl@y.example",
+        "(comment) a@b.example",
+        "<a@b.example>",
+        "Name<a@b.example>",
+        "undisclosed-recipients:;",
+        "Ann Ünï <ann@x.example>",
+        '"quoted \\" name" <q@x.example>',
+        "a@b.example (Ann)",
+        "",
+    ],
+)
+def test_address_headers_read_as_the_standard_library_reads_them(value: str) -> None:
+    """A record's From and To come from a fast path for the common shapes; every shape reads
+    exactly as email.utils reads it."""
+    assert records._addresses(value) == [
+        (name, address) for name, address in email.utils.getaddresses([value]) if address
+    ]
+    assert records._from(value) == email.utils.parseaddr(value)

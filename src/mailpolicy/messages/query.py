@@ -27,7 +27,7 @@ from mailpolicy.messages.records import MessageRecipient, MessageRecord
 from mailpolicy.timefmt import iso
 
 DEFAULT_WINDOW = dt.timedelta(days=30)
-MAX_COUNT = 100_000
+MAX_COUNT = 10_000
 MAX_TEXT = 1000
 
 FilterDisposition = Literal["MALICIOUS", "SUSPICIOUS", "SPOOF", "SPAM", "BULK", "NONE"]

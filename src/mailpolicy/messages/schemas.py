@@ -169,11 +169,11 @@ class InvestigateResultInfo(Closed):
     page: int
     per_page: int
     total_count: int = Field(
-        description="Messages matching, counted up to 100,000 (see total_count_capped)."
+        description="Messages matching, counted up to 10,000 (see total_count_capped)."
     )
     total_count_capped: bool = Field(
-        description="mailpolicy's own: true when more than 100,000 match (total_count is then "
-        "100,000)."
+        description="mailpolicy's own: true when more than 10,000 match (total_count is then "
+        "10,000)."
     )
     cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
 

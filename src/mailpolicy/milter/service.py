@@ -223,10 +223,7 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
             # the records themselves are made on the writer's thread.
             postfix_id = str(self.getsymval("i") or "") or records.no_queue_id()
             now = utcnow()
-            ids = {
-                account: record_id(postfix_id, now)
-                for account in records.accounts(transaction)
-            }
+            ids = {account: record_id(postfix_id, now) for account in records.accounts(transaction)}
             if plan.final == "quarantine" and ids:
                 reason = f"{reason} (record {next(iter(ids.values()))})"
             self.drafts = partial(

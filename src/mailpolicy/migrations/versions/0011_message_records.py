@@ -25,7 +25,6 @@ RECORD_INDEXES = {
     "ix_message_records_account_from": ["account_id", "header_from"],
     "ix_message_records_account_message_id": ["account_id", "message_id"],
     "ix_message_records_account_disposition": ["account_id", "final_disposition", "scanned_at"],
-    "ix_message_records_account_held": ["account_id", "is_quarantined", "scanned_at"],
     "ix_message_records_expiry": ["scanned_at"],
 }
 RECIPIENT_INDEXES = {
