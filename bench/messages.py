@@ -285,20 +285,20 @@ def seed_records(url: str, account_id: str, count: int, now: dt.datetime) -> flo
     span = dt.timedelta(days=30).total_seconds()
     started = time.perf_counter()
     batch = 50_000
-    # Placeholders only: no value is formatted into either statement.
-    record_sql = (  # noqa: S608
+    record_sql = (
         "INSERT INTO message_records (id, account_id, postfix_id, scanned_at, client_ip, "
         "client_hostname, helo, tls_protocol, tls_cipher, envelope_from, sender_domain, "
         'envelope_to, header_from, header_from_domain, from_name, reply_to, "to", to_name, '
         "subject, message_id, sent_at, size, final_disposition, action, is_quarantined, "
         "search_text, validation, findings, features, settings_version, quarantine_reason, "
         "raw, raw_complete, action_log, trace, operations, released_at) VALUES "
-        "(" + ", ".join("?" * 37) + ")"
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     recipient_sql = (
         "INSERT INTO message_recipients (record_id, position, account_id, address, domain, "
         "protected_domain_id, disposition, action, delivery_status, explanation, reasons) "
-        "VALUES (" + ", ".join("?" * 11) + ")"
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     try:
         for first in range(0, count, batch):
