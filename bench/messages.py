@@ -42,6 +42,7 @@ from mailpolicy import migrate  # noqa: E402
 from mailpolicy.access.accounts import create_account  # noqa: E402
 from mailpolicy.access.credentials import Permission, create_token  # noqa: E402
 from mailpolicy.audit.events import CLI  # noqa: E402
+from mailpolicy.messages import search  # noqa: E402
 from mailpolicy.messages.recorder import analyze  # noqa: E402
 
 SECTION = "## Message records"
@@ -290,20 +291,23 @@ def seed_records(url: str, account_id: str, count: int, now: dt.datetime) -> flo
         "client_hostname, helo, tls_protocol, tls_cipher, envelope_from, sender_domain, "
         'envelope_to, header_from, header_from_domain, from_name, reply_to, "to", to_name, '
         "subject, message_id, sent_at, size, final_disposition, action, is_quarantined, "
-        "search_text, validation, findings, features, settings_version, quarantine_reason, "
+        "search_text, subject_key, validation, findings, features, settings_version, "
+        "quarantine_reason, "
         "raw, raw_complete, action_log, trace, operations, released_at) VALUES "
         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     recipient_sql = (
         "INSERT INTO message_recipients (record_id, position, account_id, address, domain, "
         "protected_domain_id, disposition, action, delivery_status, explanation, reasons) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
+    search_sql = "INSERT INTO message_search (rowid, record_id, text) VALUES (?, ?, ?)"
     try:
         for first in range(0, count, batch):
             records = []
             recipients = []
+            searched = []
             for n in range(first, min(first + batch, count)):
                 r, features = _realistic(n)
                 at = now - dt.timedelta(seconds=span * (1 - n / count))
@@ -322,10 +326,12 @@ def seed_records(url: str, account_id: str, count: int, now: dt.datetime) -> flo
                         "recipient_removed" if dropped else "delivered", 0,
                         "\n".join([sender, r["header_from"], r["from_name"], r["subject"],
                                    r["message_id"], r["recipient"]]).lower(),
+                        r["subject"].lower(),
                         json.dumps(r["validation"]), "[]", json.dumps(features), 1, None,
                         None, 0, "[]", "[]", "", None,
                     )
                 )  # fmt: skip
+                searched.append((search.rowid(record_id), record_id, records[-1][25]))
                 recipients.append(
                     (
                         record_id, 0, account_id, r["recipient"], CORP, "domain",
@@ -338,6 +344,7 @@ def seed_records(url: str, account_id: str, count: int, now: dt.datetime) -> flo
             with connection:
                 connection.executemany(record_sql, records)
                 connection.executemany(recipient_sql, recipients)
+                connection.executemany(search_sql, searched)
             if (first // batch) % 20 == 0:
                 print(f"  {first + len(records):,} records", flush=True)
     finally:

@@ -416,3 +416,70 @@ def test_expired_records_are_pruned_in_batches(
             .where(MessageRecipient.account_id == tenant.id)
         )
     assert left == 0
+
+
+SUBJECTS = [
+    "Invoice 42",
+    "INVOICE for March",
+    "meeting notes",
+    "Résumé ÜBER alles",
+    "100% off today",
+    "a_b and c",
+    'quote "this"',
+]
+WORDS = [
+    "invoice",
+    "voic",
+    "42",
+    "über",
+    "ÜBER",
+    "100%",
+    "_b",
+    "notes meeting",
+    "invoice march",
+    '"this"',
+    "zzz",
+    "a",
+]
+
+
+@pytest.mark.parametrize("word", WORDS)
+def test_word_filters_answer_what_a_scan_answers(
+    app: FastAPI, client: TestClient, tenant: Tenant, corp: str, word: str
+) -> None:
+    """`subject` and `query` are served by a trigram index (SQLite) or pg_trgm (PostgreSQL);
+    the answers are the substring matches a reader would find, case ignored in all of
+    Unicode, whatever the index holds."""
+    made = [
+        record_message(app.state.db, f"s{n}@ok.example", [f"ann@{corp}"], subject=subject)[0]
+        for n, subject in enumerate(SUBJECTS)
+    ]
+    words = word.lower().split()
+    by_subject = {d.id for d in made if all(w in (d.subject or "").lower() for w in words)}
+    assert set(listed(client, tenant, subject=word)) == by_subject
+    by_query = {
+        d.id
+        for d in made
+        if all(
+            any(w in (v or "").lower() for v in (d.subject, d.envelope_from, d.message_id))
+            or w in f"ann@{corp}"
+            for w in words
+        )
+    }
+    assert set(listed(client, tenant, query=word)) == by_query
+
+
+def test_pruned_records_leave_the_search_index(
+    app: FastAPI, client: TestClient, tenant: Tenant, corp: str
+) -> None:
+    (old,) = record_message(app.state.db, "s@ok.example", [f"ann@{corp}"], subject="unique-xyzzy")
+    assert listed(client, tenant, query="xyzzy") == [old.id]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+    assert recorder_module.prune(app.state.db, 30, now=later) >= 1
+    with app.state.db.transaction(write=False) as session:
+        if session.get_bind().dialect.name == "sqlite":
+            left = session.connection().exec_driver_sql(
+                "SELECT count(*) FROM message_search WHERE message_search MATCH '\"xyzzy\"'"
+            )
+            assert left.scalar() == 0
+    assert listed(client, tenant, query="xyzzy", start="2020-01-01T00:00:00Z") == []

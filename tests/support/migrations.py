@@ -13,12 +13,14 @@ from sqlalchemy import Engine, MetaData, inspect
 
 from mailpolicy import migrate
 from mailpolicy.db import Base
+from mailpolicy.messages.search import managed
 
 MODEL_TABLES = frozenset(Base.metadata.tables)
 
 
 def tables(engine: Engine) -> set[str]:
-    return set(inspect(engine).get_table_names())
+    """The database's tables, but the message search index's (which the models do not declare)."""
+    return {name for name in inspect(engine).get_table_names() if managed(name, "table", {})}
 
 
 def revisions(url: str) -> list[str]:
@@ -29,7 +31,9 @@ def revisions(url: str) -> list[str]:
 
 def schema_diff(engine: Engine, metadata: MetaData = Base.metadata) -> list[object]:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": managed}
+        )
         return list(compare_metadata(context, metadata))
 
 

@@ -23,6 +23,7 @@ from mailpolicy.api.schemas import ListQuery
 from mailpolicy.audit.query import Instant
 from mailpolicy.db import utcnow
 from mailpolicy.errors import ApiError, NotFound
+from mailpolicy.messages import search
 from mailpolicy.messages.records import MessageRecipient, MessageRecord
 from mailpolicy.timefmt import iso
 
@@ -195,7 +196,9 @@ def _content_conditions(query: InvestigateQuery) -> list[ColumnElement[bool]]:
     r = MessageRecord
     found: list[ColumnElement[bool]] = []
     for word in (query.subject or "").lower().split():
-        found.append(func.lower(r.subject).contains(word, autoescape=True))
+        found.append(r.subject_key.contains(word, autoescape=True))
+        # The subject is part of search_text, which the trigram index covers.
+        found.append(r.search_text.contains(word, autoescape=True))
     for word in (query.query or "").lower().split():
         found.append(r.search_text.contains(word, autoescape=True))
     if query.message_id:
@@ -256,6 +259,10 @@ class Page:
 def list_records(session: Session, account_id: str, query: InvestigateQuery) -> Page:
     r = MessageRecord
     where = conditions(account_id, query)
+    words = f"{query.subject or ''} {query.query or ''}".lower().split()
+    narrowed = search.candidates(session, words, r.id)
+    if narrowed is not None:
+        where.append(narrowed)
     # Counted up to a bound: past it, a count costs more than the page (total_count then says
     # "at least", and result_info.total_count_capped is true).
     bounded = select(r.id).where(*where).limit(MAX_COUNT + 1).subquery()

@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from mailpolicy.db import UNAVAILABLE, Database, utcnow
+from mailpolicy.messages import search
 from mailpolicy.messages.records import (
     MessageRecipient,
     MessageRecord,
@@ -36,10 +37,12 @@ log = logging.getLogger("mailpolicy.messages")
 
 PRUNE_EVERY_SECONDS = 60.0
 # SQLite plans a filtered list well only with statistics of the tables (sqlite_stat1: how
-# selective each index is); they are refreshed this often, approximately (analysis_limit).
-# PostgreSQL's autovacuum keeps its own.
+# selective each index is); they are refreshed this often, each index read up to
+# ANALYSIS_LIMIT rows. Fewer misjudge how few rows the account (every index's first column)
+# leaves, and a sender's list falls back to reading the account's time range. PostgreSQL's
+# autovacuum keeps its own.
 ANALYZE_EVERY_SECONDS = 3600.0
-ANALYSIS_LIMIT = 1000
+ANALYSIS_LIMIT = 100_000
 PRUNE_BATCH = 5000
 DROP_LOG_SECONDS = 60.0
 # Records written in one transaction at most; the rest go in the next.
@@ -252,4 +255,5 @@ def analyze(database: Database) -> None:
 def _delete_records(session: Session, ids: list[str]) -> None:
     # Recipients first: SQLite enforces the foreign key only with its pragma on.
     session.execute(delete(MessageRecipient).where(MessageRecipient.record_id.in_(ids)))
+    search.unindex(session, ids)
     session.execute(delete(MessageRecord).where(MessageRecord.id.in_(ids)))

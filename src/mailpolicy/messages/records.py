@@ -36,6 +36,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mailpolicy.db import Base, UTCDateTime, new_id
 from mailpolicy.engine import DISPOSITIONS
+from mailpolicy.messages import search
 
 # What the milter did with one recipient.
 DELIVERED = "delivered"  # passed on (maybe labelled)
@@ -121,8 +122,10 @@ class MessageRecord(Base):
     final_disposition: Mapped[str] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(20))
     is_quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Lower-cased sender, From, recipients, subject and Message-ID, for `query`.
+    # Lower-cased (all of Unicode, which SQL's lower() is not everywhere): the sender, From,
+    # recipients, subject and Message-ID for `query`, and the subject for `subject`.
     search_text: Mapped[str] = mapped_column(Text)
+    subject_key: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The SPF, DKIM and DMARC results the engine read, as Cloudflare's `validation`.
     validation: Mapped[dict[str, Any]] = mapped_column(JSON)
     findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
@@ -273,6 +276,7 @@ def write_records(session: Session, drafts: list[RecordDraft]) -> None:
         return
     records = []
     recipients = []
+    searched = []
     for draft in drafts:
         searchable = [
             draft.envelope_from,
@@ -282,6 +286,8 @@ def write_records(session: Session, drafts: list[RecordDraft]) -> None:
             draft.message_id or "",
             *(r.address for r in draft.recipients),
         ]
+        searchable_text = "\n".join(searchable).lower()
+        searched.append((draft.id, searchable_text))
         records.append(
             {
                 "id": draft.id,
@@ -312,7 +318,8 @@ def write_records(session: Session, drafts: list[RecordDraft]) -> None:
                 "final_disposition": final_disposition(draft.recipients),
                 "action": message_action(draft.recipients),
                 "is_quarantined": any(r.action == QUARANTINED for r in draft.recipients),
-                "search_text": "\n".join(searchable).lower(),
+                "search_text": searchable_text,
+                "subject_key": draft.subject.lower() if draft.subject is not None else None,
                 "validation": draft.validation,
                 "findings": draft.findings,
                 "features": draft.features,
@@ -346,6 +353,7 @@ def write_records(session: Session, drafts: list[RecordDraft]) -> None:
     session.execute(insert(_table(MessageRecord)), records)
     if recipients:
         session.execute(insert(_table(MessageRecipient)), recipients)
+    search.index(session, searched)
 
 
 def _table(model: type[Base]) -> Table:

@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.Column("action", sa.String(length=20), nullable=False),
         sa.Column("is_quarantined", sa.Boolean(), nullable=False),
         sa.Column("search_text", sa.Text(), nullable=False),
+        sa.Column("subject_key", sa.Text(), nullable=True),
         sa.Column("validation", sa.JSON(), nullable=False),
         sa.Column("findings", sa.JSON(), nullable=False),
         sa.Column("features", sa.JSON(), nullable=False),
@@ -131,6 +132,19 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_message_submissions_account_time", ["account_id", "requested_at", "id"]
         )
+    # The word search: an FTS5 trigram index on SQLite, pg_trgm on PostgreSQL
+    # (mailpolicy.messages.search).
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(
+            "CREATE VIRTUAL TABLE message_search USING fts5(record_id UNINDEXED, text, "
+            "tokenize='trigram')"
+        )
+    else:
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.execute(
+            "CREATE INDEX ix_message_records_search_trgm ON message_records "
+            "USING gin (search_text gin_trgm_ops)"
+        )
     # Audit events now also name message records, whose ids are longer than a UUID.
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.alter_column(
@@ -144,6 +158,10 @@ def downgrade() -> None:
         batch_op.alter_column(
             "entry_id", existing_type=sa.String(length=80), type_=sa.String(length=36)
         )
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TABLE message_search")
+    else:
+        op.execute("DROP INDEX ix_message_records_search_trgm")
     with op.batch_alter_table("message_submissions", schema=None) as batch_op:
         batch_op.drop_index("ix_message_submissions_account_time")
     op.drop_table("message_submissions")
