@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mailflow import BLOCKED, CORP, percentile, prepare_database, throughput
 from report import DOCS, cpu_model, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,83 +48,9 @@ from mailpolicy.messages.recorder import analyze  # noqa: E402
 
 SECTION = "## Message records"
 GOAL = 0.9
-CORP = "corp.example"
-SENDER = "newsletter@sender.example"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 # ---- (1) throughput ---------------------------------------------------------------------
-
-
-def prepare_mail_database(url: str) -> None:
-    """An account protecting corp.example (ACTIVE), 1,000 blocked sender domains."""
-    from fastapi.testclient import TestClient
-
-    from mailpolicy.app import create_app
-    from mailpolicy.config import Settings
-    from mailpolicy.resources.domains import activate
-
-    migrate.upgrade(url)
-    app = create_app(Settings(database_url=url))
-    with app.state.db.transaction() as session:
-        account = create_account(session, "bench")
-        _, token = create_token(session, account.id, Permission.WRITE, by=CLI)
-    headers = {"Authorization": f"Bearer {token}"}
-    base = f"/client/v4/accounts/{account.id}/email-security/settings"
-    with TestClient(app) as client:
-        domain = client.post(
-            f"{base}/domains",
-            json={
-                "domain": CORP,
-                "allowed_delivery_modes": ["DIRECT"],
-                "drop_dispositions": ["MALICIOUS"],
-                "ip_restrictions": [],
-                "regions": ["GLOBAL"],
-            },
-            headers=headers,
-        ).json()["result"]
-        with app.state.db.transaction() as session:
-            activate(session, domain["id"], CLI)
-        for start in range(0, 1000, 1000):
-            body = {
-                "deletes": [],
-                "patches": [],
-                "puts": [],
-                "posts": [
-                    {"pattern": f"spam{n}.example", "pattern_type": "DOMAIN", "is_regex": False}
-                    for n in range(start, start + 1000)
-                ],
-            }
-            assert client.post(f"{base}/block_senders/batch", json=body, headers=headers).is_success
-    app.state.db.dispose()
-
-
-def drain(postfix: Postfix, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while postfix.queued():
-        if time.monotonic() > deadline:
-            raise RuntimeError("the queue did not drain")
-        time.sleep(0.05)
-
-
-def throughput(postfix: Postfix, listener: str, messages: int, sessions: int) -> float:
-    drain(postfix)
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            "smtp-source", "-s", str(sessions), "-m", str(messages), "-l", "1024",
-            "-f", SENDER, "-t", f"ann@{CORP}", "-M", "client.example",
-            f"127.0.0.1:{postfix.port(listener)}",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    drain(postfix)
-    return messages / (time.perf_counter() - started)
 
 
 def record_count(url: str) -> int:
@@ -142,7 +69,7 @@ def record_count(url: str) -> int:
 
 def measure_throughput(work: Path, messages: int, runs: int) -> dict[str, Any]:
     url = f"sqlite:///{work / 'mail.db'}"
-    prepare_mail_database(url)
+    prepare_database(url)
     ports = {"records": free_port(), "none": free_port()}
     postfix = Postfix(
         {name: {"smtpd_milters": f"inet:127.0.0.1:{port}"} for name, port in ports.items()}
@@ -461,7 +388,7 @@ def main() -> None:
         "",
         f"Throughput: smtp-source sends {flow['messages']:,} clean 1 KB messages over 10 "
         "sessions through one throwaway Postfix to smtp-sink, via two `mailpolicy milter` "
-        "processes with the same settings (1,000 blocked senders), one keeping message "
+        f"processes with the same settings ({BLOCKED:,} blocked senders), one keeping message "
         f"records and one not (MAILPOLICY_MESSAGE_RECORDS=false); median of {flow['runs']} "
         "runs, each variant back to back, and the median of the runs' own ratios.",
         "",

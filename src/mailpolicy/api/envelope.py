@@ -71,7 +71,10 @@ def ok(result: Any, status_code: int = 200, headers: dict[str, str] | None = Non
     )
 
 
-def ok_list(items: list[dict[str, Any]], *, page: int, per_page: int, total: int) -> JSONResponse:
+def ok_list(
+    items: list[dict[str, Any]], *, page: int, per_page: int, total: int, **more_info: Any
+) -> JSONResponse:
+    """A list page; `more_info` adds fields of an operation's own to its result_info."""
     return JSONResponse(
         {
             "success": True,
@@ -83,6 +86,7 @@ def ok_list(items: list[dict[str, Any]], *, page: int, per_page: int, total: int
                 "page": page,
                 "per_page": per_page,
                 "total_count": total,
+                **more_info,
             },
         }
     )

@@ -65,6 +65,20 @@ Instant = Annotated[
 ]
 
 
+def later_than(field: str, earlier: str) -> Any:
+    """A validator of the instant `field`: when both are given, it comes after `earlier`
+    (declared before it, so that it is checked first)."""
+
+    def check(cls: Any, value: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
+        del cls
+        before = info.data.get(earlier)
+        if value is not None and before is not None and value <= before:
+            raise ValueError(f"must be later than {earlier} ({iso(before)})")
+        return value
+
+    return field_validator(field)(check)
+
+
 class AuditQuery(ListQuery):
     resource: Resource | None = Field(default=None, description="Only events of this resource.")
     entry_id: str | None = Field(
@@ -87,13 +101,7 @@ class AuditQuery(ListQuery):
         default="desc", description="Newest first (desc, the default) or oldest first (asc)."
     )
 
-    @field_validator("until")
-    @classmethod
-    def _after_since(cls, until: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
-        since = info.data.get("since")
-        if until is not None and since is not None and until <= since:
-            raise ValueError(f"must be later than since ({iso(since)})")
-        return until
+    _until_after_since = later_than("until", "since")
 
 
 def _conditions(account_id: str, query: AuditQuery) -> list[ColumnElement[bool]]:

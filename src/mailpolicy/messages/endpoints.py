@@ -14,16 +14,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mailpolicy.api.deps import ReadAccess, ReadUnit, WriteAccess, WriteUnit
-from mailpolicy.api.envelope import Closed, answers, ok, single
+from mailpolicy.api.envelope import Closed, answers, ok, ok_list, single
 from mailpolicy.api.schemas import ListQuery, NoNul
 from mailpolicy.audit.events import Author
-from mailpolicy.audit.query import Instant
+from mailpolicy.audit.query import Instant, later_than
 from mailpolicy.config import Rules
 from mailpolicy.db import Database, utcnow
 from mailpolicy.errors import ApiError, NotFound
@@ -54,7 +54,6 @@ from mailpolicy.messages.schemas import (
     TraceRead,
 )
 from mailpolicy.messages.trace import detections, trace
-from mailpolicy.timefmt import iso
 
 router = APIRouter(prefix="/accounts/{account_id}/email-security", tags=["investigate"])
 
@@ -78,25 +77,18 @@ async def list_messages(
 ) -> JSONResponse:
     """Every message record of the account that matches the filters, newest first."""
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> JSONResponse:
         page = list_records(session, access.account_id, query)
-        items = [as_wire(r, page.recipients[r.id]) for r in page.records]
-        return {
-            "success": True,
-            "errors": [],
-            "messages": [],
-            "result": items,
-            "result_info": {
-                "count": len(items),
-                "page": query.page,
-                "per_page": query.per_page,
-                "total_count": page.total,
-                "total_count_capped": page.capped,
-                "cursor": page.cursor,
-            },
-        }
+        return ok_list(
+            [as_wire(r, page.recipients[r.id]) for r in page.records],
+            page=query.page,
+            per_page=query.per_page,
+            total=page.total,
+            total_count_capped=page.capped,
+            cursor=page.cursor,
+        )
 
-    return JSONResponse(await unit(work))
+    return await unit(work)
 
 
 class GetQuery(NoNul, BaseModel):
@@ -252,10 +244,13 @@ async def reclassify_message(
     return ok(await unit(work), status_code=202)
 
 
-_NO_MAILBOX = (
-    "mailpolicy filters mail at the MTA and has no access to mailboxes, so it cannot move a "
-    "delivered message between folders; release quarantined mail with /investigate/release"
-)
+def _no_mailbox() -> ApiError:
+    return ApiError(
+        "mailpolicy filters mail at the MTA and has no access to mailboxes, so it cannot move "
+        "a delivered message between folders; release quarantined mail with "
+        "/investigate/release",
+        pointer="/destination",
+    )
 
 
 @router.post(
@@ -268,7 +263,7 @@ async def move_message(
 ) -> JSONResponse:
     """Refused with an explanation: there is no mailbox to move it in."""
     del access, investigate_id, body
-    raise ApiError(_NO_MAILBOX, pointer="/destination")
+    raise _no_mailbox()
 
 
 @router.post(
@@ -279,7 +274,7 @@ async def move_message(
 async def move_messages(access: WriteAccess, body: MoveBody) -> JSONResponse:
     """Refused with an explanation: there is no mailbox to move them in."""
     del access, body
-    raise ApiError(_NO_MAILBOX, pointer="/destination")
+    raise _no_mailbox()
 
 
 # ---- submissions ---------------------------------------------------------------------------
@@ -310,13 +305,7 @@ class SubmissionsQuery(ListQuery):
     ] = "requested_at"
     direction: Literal["asc", "desc"] = "desc"
 
-    @field_validator("end")
-    @classmethod
-    def _after_start(cls, end: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
-        start = info.data.get("start")
-        if end is not None and start is not None and end <= start:
-            raise ValueError(f"must be later than start ({iso(start)})")
-        return end
+    _end_after_start = later_than("end", "start")
 
 
 _ORDER = {
@@ -366,7 +355,7 @@ async def list_submissions(
     column = _ORDER[query.order]
     order = column.desc() if query.direction == "desc" else column.asc()
 
-    def work(session: Session) -> dict[str, Any]:
+    def work(session: Session) -> JSONResponse:
         rows, total = actions.list_submissions(
             session,
             access.account_id,
@@ -378,20 +367,9 @@ async def list_submissions(
             per_page=query.per_page,
         )
         items = [actions.submission_wire(row) for row in rows]
-        return {
-            "success": True,
-            "errors": [],
-            "messages": [],
-            "result": items,
-            "result_info": {
-                "count": len(items),
-                "page": query.page,
-                "per_page": query.per_page,
-                "total_count": total,
-            },
-        }
+        return ok_list(items, page=query.page, per_page=query.per_page, total=total)
 
-    return JSONResponse(await unit(work))
+    return await unit(work)
 
 
 # ---- what if -------------------------------------------------------------------------------
@@ -402,13 +380,7 @@ class WhatIfQuery(NoNul, BaseModel):
     start: Instant = Field(default=None, description="Replay messages from (default: 7 days ago).")
     end: Instant = Field(default=None, description="Replay messages until (default: now).")
 
-    @field_validator("end")
-    @classmethod
-    def _after_start(cls, end: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
-        start = info.data.get("start")
-        if end is not None and start is not None and end <= start:
-            raise ValueError(f"must be later than start ({iso(start)})")
-        return end
+    _end_after_start = later_than("end", "start")
 
 
 class WhatIfRead(Closed):

@@ -15,12 +15,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from mailpolicy.api.schemas import ListQuery
-from mailpolicy.audit.query import Instant
+from mailpolicy.audit.query import Instant, later_than
 from mailpolicy.db import utcnow
 from mailpolicy.errors import ApiError, NotFound
 from mailpolicy.messages import search
@@ -117,13 +117,7 @@ class InvestigateQuery(ListQuery):
             raise ValueError("must not be in the future")
         return start
 
-    @field_validator("end")
-    @classmethod
-    def _after_start(cls, end: dt.datetime | None, info: ValidationInfo) -> dt.datetime | None:
-        start = info.data.get("start")
-        if end is not None and start is not None and end <= start:
-            raise ValueError(f"must be later than start ({iso(start)})")
-        return end
+    _end_after_start = later_than("end", "start")
 
     @field_validator("metric")
     @classmethod
