@@ -5,9 +5,11 @@ Every word is matched exactly as a case-insensitive substring (LIKE over the rec
 answer is the answer of a scan, found without one.
 
 - SQLite: an FTS5 table with the trigram tokenizer, `message_search`, one row per record (its
-  rowid derived from the record id, so that pruning deletes by key). For the rarest word of at
-  least three characters, the index's matches are the candidates; a word in more than
-  `COMMON` records is left to the time-ordered scan, which finds a page of it sooner.
+  rowid derived from the record id, so that pruning deletes by key). It keeps no positions
+  (`detail=none`: a third of the size), so a word is looked up as all of its trigrams, a
+  superset that LIKE then narrows. For the rarest word of at least three characters, the
+  index's matches are the candidates; a word in more than `COMMON` records is left to the
+  time-ordered scan, which finds a page of it sooner.
 - PostgreSQL: a pg_trgm GIN index on `search_text`, which the planner uses for the LIKE itself.
 
 Neither object is in the models' metadata (SQLAlchemy has no type for them): the migration
@@ -63,8 +65,17 @@ def unindex(session: Session, ids: list[str]) -> None:
         session.execute(_search.delete().where(_search.c.rowid.in_([rowid(i) for i in ids])))
 
 
-def _phrase(word: str) -> str:
-    return '"' + word.replace('"', '""') + '"'
+MAX_TRIGRAMS = 12
+
+
+def _trigrams(word: str) -> str:
+    """An FTS5 query for the records holding every trigram of `word` (some of them, spread
+    over it, for a long word: LIKE checks the rest)."""
+    grams = list(dict.fromkeys(word[i : i + 3] for i in range(len(word) - 2)))
+    if len(grams) > MAX_TRIGRAMS:
+        step = len(grams) / MAX_TRIGRAMS
+        grams = [grams[int(i * step)] for i in range(MAX_TRIGRAMS)] + [grams[-1]]
+    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
 
 
 def candidates(session: Session, words: list[str], record_id: Any) -> ColumnElement[bool] | None:
@@ -77,12 +88,12 @@ def candidates(session: Session, words: list[str], record_id: Any) -> ColumnElem
     match = literal_column(SEARCH_TABLE).op("MATCH")
     counts = {}
     for word in usable:
-        bounded = select(_search.c.rowid).where(match(_phrase(word))).limit(COMMON + 1).subquery()
+        bounded = select(_search.c.rowid).where(match(_trigrams(word))).limit(COMMON + 1).subquery()
         counts[word] = session.scalar(select(func.count()).select_from(bounded)) or 0
     rarest = min(usable, key=lambda w: counts[w])
     if counts[rarest] > COMMON:
         return None
     narrowed: ColumnElement[bool] = record_id.in_(
-        select(_search.c.record_id).where(match(_phrase(rarest)))
+        select(_search.c.record_id).where(match(_trigrams(rarest)))
     )
     return narrowed

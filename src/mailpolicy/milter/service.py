@@ -263,7 +263,8 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
         return CONTINUE
 
     def _finish(self) -> None:
-        """Count what the message matched, once, whichever way it ended."""
+        """Count what the message matched and hand its records to the recorder, once,
+        whichever way it ended."""
         transaction, self.transaction = self.transaction, None
         drafts, self.drafts = self.drafts, None
         if transaction is None:

@@ -137,7 +137,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
             "CREATE VIRTUAL TABLE message_search USING fts5(record_id UNINDEXED, text, "
-            "tokenize='trigram')"
+            "tokenize='trigram', detail=none)"
         )
     else:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
