@@ -11,8 +11,8 @@ Run: .venv/bin/python bench/messages.py [--part flow|lists|all] [--quick] [--no-
     message, and the records written per second, checked against the messages sent.
 (2) List latency: an account of N records spread over 30 days (the rows `write_records`
     writes, search index included, through the DB-API), then GET /investigate with the
-    filters an administrator uses, through the app, median and p99 of repeated requests. The database's size per million records is
-    measured on the way.
+    filters an administrator uses, through the app, median and p99 of repeated requests. The
+    database's size per million records is measured on the way.
 
 Tables go to the two "## Message records: ..." sections of docs/benchmarks.md.
 """
