@@ -31,6 +31,8 @@ MIN_WORD = 3  # a trigram index knows nothing shorter
 COMMON = 20_000
 
 _search = table(SEARCH_TABLE, column("rowid"), column("record_id"), column("text"))
+# To the DB-API directly: the records' writer inserts thousands at a time.
+_INSERT = "INSERT INTO message_search (rowid, record_id, text) VALUES (?, ?, ?)"
 
 
 def managed(name: str | None, type_: str, parent_names: Any) -> bool:
@@ -55,9 +57,9 @@ def index(session: Session, rows: Iterable[tuple[str, str]]) -> None:
     """Add (record id, search text) rows to the index (SQLite; PostgreSQL indexes by itself)."""
     if not _sqlite(session):
         return
-    values = [{"rowid": rowid(i), "record_id": i, "text": text} for i, text in rows]
+    values = [(rowid(i), i, text) for i, text in rows]
     if values:
-        session.execute(_search.insert(), values)
+        session.connection().exec_driver_sql(_INSERT, values)
 
 
 def unindex(session: Session, ids: list[str]) -> None:
