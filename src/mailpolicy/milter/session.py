@@ -118,13 +118,16 @@ class Transaction:
     def add_header(self, name: str, value: bytes) -> None:
         key = name.lower()
         if self.recording:
-            folded = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-            line = name.encode("ascii", "replace") + b": " + folded + b"\r\n"
-            self.header_bytes += len(line)
-            if self.raw_cap > 0 and self.header_bytes <= self.raw_cap:
-                self.raw_headers += line
-            elif self.raw_cap > 0:
-                self.raw_cap = -1  # too large to keep whole: what was kept stays, as a preview
+            if self.raw_cap > 0:
+                folded = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+                line = name.encode("ascii", "replace") + b": " + folded + b"\r\n"
+                self.header_bytes += len(line)
+                if self.header_bytes <= self.raw_cap:
+                    self.raw_headers += line
+                else:
+                    self.raw_cap = -1  # too large to keep whole: what was kept is a preview
+            else:
+                self.header_bytes += len(name) + len(value) + 4  # "Name: value\r\n"
         if key == AUTH_HEADER:
             if len(self.auth) < MAX_AUTH_HEADERS:
                 self.auth.append((value.decode("utf-8", "replace"), self.leading))
