@@ -6,10 +6,8 @@ answer is the answer of a scan, found without one.
 
 - SQLite: an FTS5 table with the trigram tokenizer, `message_search`, one row per record (its
   rowid derived from the record id, so that pruning deletes by key). It keeps no positions
-  (`detail=none`: a third of the size), so a word is looked up as all of its trigrams, a
-  superset that LIKE then narrows. For the rarest word of at least three characters, the
-  index's matches are the candidates; a word in more than `COMMON` records is left to the
-  time-ordered scan, which finds a page of it sooner.
+  (`detail=none`: a third of the size), so the words' rarest trigrams are looked up (see
+  `candidates`), a superset that LIKE then narrows.
 - PostgreSQL: a pg_trgm GIN index on `search_text`, which the planner uses for the LIKE itself.
 
 Neither object is in the models' metadata (SQLAlchemy has no type for them): the migration
@@ -28,7 +26,7 @@ from sqlalchemy.orm import Session
 SEARCH_TABLE = "message_search"
 PG_INDEX = "ix_message_records_search_trgm"
 MIN_WORD = 3  # a trigram index knows nothing shorter
-COMMON = 20_000
+COMMON = 5_000
 
 _search = table(SEARCH_TABLE, column("rowid"), column("record_id"), column("text"))
 # To the DB-API directly: the records' writer inserts thousands at a time.
@@ -67,35 +65,38 @@ def unindex(session: Session, ids: list[str]) -> None:
         session.execute(_search.delete().where(_search.c.rowid.in_([rowid(i) for i in ids])))
 
 
-MAX_TRIGRAMS = 12
+MAX_PROBES = 16
+CHOSEN = 3
 
 
-def _trigrams(word: str) -> str:
-    """An FTS5 query for the records holding every trigram of `word` (some of them, spread
-    over it, for a long word: LIKE checks the rest)."""
-    grams = list(dict.fromkeys(word[i : i + 3] for i in range(len(word) - 2)))
-    if len(grams) > MAX_TRIGRAMS:
-        step = len(grams) / MAX_TRIGRAMS
-        grams = [grams[int(i * step)] for i in range(MAX_TRIGRAMS)] + [grams[-1]]
-    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
+def _quoted(gram: str) -> str:
+    return '"' + gram.replace('"', '""') + '"'
 
 
 def candidates(session: Session, words: list[str], record_id: Any) -> ColumnElement[bool] | None:
-    """A condition naming the records that can hold every word (None: no narrowing)."""
+    """A condition naming the records that can hold every word (None: no narrowing).
+
+    A record holding every word holds every trigram of them, so the records holding a few of
+    those trigrams are candidates. Each trigram is counted in the index up to COMMON (a cheap,
+    bounded read); the rarest few that are under it are the ones asked for, all together. If
+    every trigram is common, so are the words: the time-ordered scan finds a page of them
+    sooner than the index would."""
     if not _sqlite(session):
         return None
-    usable = sorted({w for w in words if len(w) >= MIN_WORD})
-    if not usable:
+    grams = sorted({w[i : i + 3] for w in words if len(w) >= MIN_WORD for i in range(len(w) - 2)})
+    if not grams:
         return None
     match = literal_column(SEARCH_TABLE).op("MATCH")
-    counts = {}
-    for word in usable:
-        bounded = select(_search.c.rowid).where(match(_trigrams(word))).limit(COMMON + 1).subquery()
-        counts[word] = session.scalar(select(func.count()).select_from(bounded)) or 0
-    rarest = min(usable, key=lambda w: counts[w])
-    if counts[rarest] > COMMON:
+    rare: dict[str, int] = {}
+    for gram in grams[:MAX_PROBES]:
+        bounded = select(_search.c.rowid).where(match(_quoted(gram))).limit(COMMON + 1)
+        found = session.scalar(select(func.count()).select_from(bounded.subquery())) or 0
+        if found <= COMMON:
+            rare[gram] = found
+    if not rare:
         return None
+    chosen = sorted(rare, key=lambda gram: rare[gram])[:CHOSEN]
     narrowed: ColumnElement[bool] = record_id.in_(
-        select(_search.c.record_id).where(match(_trigrams(rarest)))
+        select(_search.c.record_id).where(match(" AND ".join(_quoted(g) for g in chosen)))
     )
     return narrowed
