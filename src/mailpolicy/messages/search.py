@@ -67,6 +67,7 @@ def unindex(session: Session, ids: list[str]) -> None:
 
 MAX_PROBES = 16
 CHOSEN = 3
+MAX_TRIGRAMS = 12
 
 
 def _quoted(gram: str) -> str:
@@ -79,8 +80,8 @@ def candidates(session: Session, words: list[str], record_id: Any) -> ColumnElem
     A record holding every word holds every trigram of them, so the records holding a few of
     those trigrams are candidates. Each trigram is counted in the index up to COMMON (a cheap,
     bounded read); the rarest few that are under it are the ones asked for, all together. If
-    every trigram is common, so are the words: the time-ordered scan finds a page of them
-    sooner than the index would."""
+    every trigram is common, all of them together are counted the same way; if they are still
+    common, so are the words, and the time-ordered scan finds a page of them sooner."""
     if not _sqlite(session):
         return None
     grams = sorted({w[i : i + 3] for w in words if len(w) >= MIN_WORD for i in range(len(w) - 2)})
@@ -93,10 +94,21 @@ def candidates(session: Session, words: list[str], record_id: Any) -> ColumnElem
         found = session.scalar(select(func.count()).select_from(bounded.subquery())) or 0
         if found <= COMMON:
             rare[gram] = found
-    if not rare:
-        return None
-    chosen = sorted(rare, key=lambda gram: rare[gram])[:CHOSEN]
+    if rare:
+        chosen = sorted(rare, key=lambda gram: rare[gram])[:CHOSEN]
+    else:
+        # Every trigram is common; all of them together may not be (user123: use, ser,
+        # er1, r12, 123 each are).
+        step = max(1, len(grams) // MAX_TRIGRAMS)
+        chosen = grams[::step][:MAX_TRIGRAMS]
+        together = select(_search.c.rowid).where(match(_all(chosen))).limit(COMMON + 1)
+        if (session.scalar(select(func.count()).select_from(together.subquery())) or 0) > COMMON:
+            return None
     narrowed: ColumnElement[bool] = record_id.in_(
-        select(_search.c.record_id).where(match(" AND ".join(_quoted(g) for g in chosen)))
+        select(_search.c.record_id).where(match(_all(chosen)))
     )
     return narrowed
+
+
+def _all(grams: list[str]) -> str:
+    return " AND ".join(_quoted(gram) for gram in grams)
