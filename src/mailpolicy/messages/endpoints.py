@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from mailpolicy.api.deps import ReadAccess, ReadUnit, WriteAccess, WriteUnit
 from mailpolicy.api.envelope import Closed, answers, ok, ok_list, single
@@ -56,6 +57,25 @@ from mailpolicy.messages.schemas import (
 from mailpolicy.messages.trace import detections, trace
 
 router = APIRouter(prefix="/accounts/{account_id}/email-security", tags=["investigate"])
+
+# /investigate/preview, /release and /move are paths of their own (POST): one message's path
+# never matches them, so GET /investigate/release is a 405 naming POST, not a look-up of a
+# message called "release" (no record has such an id).
+_FIXED = ("preview", "release", "move", "bulk")
+
+
+class _InvestigateId(Convertor[str]):
+    regex = f"(?!(?:{'|'.join(_FIXED)})$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("investigate_id", _InvestigateId())
+ONE = "/investigate/{investigate_id:investigate_id}"
 
 InvestigateId = Annotated[
     str, Path(max_length=200, description="The message's investigate id (or its Postfix queue id).")
@@ -99,7 +119,7 @@ class GetQuery(NoNul, BaseModel):
 
 
 @router.get(
-    "/investigate/{investigate_id}",
+    ONE,
     summary="One message record",
     responses=answers(single(MessageRead), "The message, with every recipient's verdict."),
 )
@@ -124,7 +144,7 @@ async def get_message(
 
 
 @router.get(
-    "/investigate/{investigate_id}/detections",
+    ONE + "/detections",
     summary="What was detected in one message",
     responses=answers(single(DetectionsRead), "Findings, headers and who sent it."),
 )
@@ -141,7 +161,7 @@ async def get_detections(
 
 
 @router.get(
-    "/investigate/{investigate_id}/trace",
+    ONE + "/trace",
     summary="The message's path through mailpolicy and Postfix",
     responses=answers(
         single(TraceRead), "Inbound: the decision, stage by stage; outbound: releases."
@@ -160,7 +180,7 @@ async def get_trace(
 
 
 @router.get(
-    "/investigate/{investigate_id}/raw",
+    ONE + "/raw",
     summary="The quarantined message as received",
     responses=answers(single(RawRead), "The message, as it was received."),
 )
@@ -174,7 +194,7 @@ async def get_raw(
 
 
 @router.get(
-    "/investigate/{investigate_id}/preview",
+    ONE + "/preview",
     summary="A picture of the quarantined message",
     responses=answers(single(PreviewRead), "A PNG of the message, base64."),
 )
@@ -224,7 +244,7 @@ async def release_messages(
 
 
 @router.post(
-    "/investigate/{investigate_id}/reclassify",
+    ONE + "/reclassify",
     summary="Report that a message deserved another disposition",
     responses=answers(single(SubmissionRead), "The submission, listed by /submissions.", 202),
     status_code=202,
@@ -254,7 +274,7 @@ def _no_mailbox() -> ApiError:
 
 
 @router.post(
-    "/investigate/{investigate_id}/move",
+    ONE + "/move",
     summary="Move a message between mailbox folders (not available)",
     responses=answers(single(list[Closed]), "Never: mailpolicy has no mailbox integration."),
 )
