@@ -136,6 +136,7 @@ def test_pages_and_cursors_walk_every_record_once(
         ({"final_disposition": "MALICIOUS-BEC"}, "/final_disposition", ""),
         ({"per_page": 1001}, "/per_page", ""),
         ({"sendr": "x"}, "/sendr", ""),
+        ({"action": "bounced"}, "/action", ""),
     ],
 )
 def test_bad_filters_are_400_naming_the_parameter(

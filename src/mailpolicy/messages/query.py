@@ -36,6 +36,10 @@ DeliveryStatus = Literal[
     "delivered", "moved", "quarantined", "rejected", "deferred", "bounced", "queued", "move_failed"
 ]
 MessageAction = Literal["PREVIEW", "QUARANTINE_RELEASED", "MOVED"]
+# What happened to a message as a whole (a record's `action`, mailpolicy's own).
+Outcome = Literal[
+    "delivered", "refused_at_rcpt", "recipient_removed", "rejected", "discarded", "quarantined"
+]
 # The filter's QUARANTINE_RELEASED is the action log's QUARANTINE_RELEASE.
 _OPERATION_OF = {
     "PREVIEW": "PREVIEW",
@@ -104,10 +108,8 @@ class InvestigateQuery(ListQuery):
         max_length=100,
         description="Not supported: mailpolicy lists, it does not aggregate.",
     )
-    action: str | None = Field(
-        default=None,
-        max_length=20,
-        description="mailpolicy's own: what the milter did (delivered, refused_at_rcpt, ...).",
+    action: Outcome | None = Field(
+        default=None, description="mailpolicy's own: what the milter did with the message."
     )
 
     @field_validator("start")

@@ -48,17 +48,6 @@ REJECTED = "rejected"  # the whole message refused at its end (550)
 DISCARDED = "discarded"  # accepted and thrown away
 QUARANTINED = "quarantined"  # held in Postfix's hold queue
 RELEASED = "released"  # held, then released by an administrator
-RECIPIENT_ACTIONS = (DELIVERED, REFUSED, REMOVED, REJECTED, DISCARDED, QUARANTINED, RELEASED)
-
-# What happened to the message as a whole (the record's `action`).
-MESSAGE_ACTIONS = (
-    "delivered",
-    "refused_at_rcpt",
-    "recipient_removed",
-    "rejected",
-    "discarded",
-    "quarantined",
-)
 
 # Cloudflare's delivery_status per recipient: mailpolicy knows "queued" (handed to Postfix) until
 # Postfix's log says more (mailpolicy.messages.maillog), "quarantined" while held, and
@@ -414,7 +403,3 @@ def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
-
-
-def status_of(action: str) -> str:
-    return _STATUS_OF[action]
