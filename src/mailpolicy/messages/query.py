@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from mailpolicy.api.schemas import ListQuery
@@ -301,7 +301,7 @@ def get_record(
     """One of the account's records, by its id or (the newest with it) its Postfix queue id."""
     r = MessageRecord
     statement = select(r).where(
-        r.account_id == account_id, or_(r.id == record_id, and_(r.postfix_id == record_id))
+        r.account_id == account_id, or_(r.id == record_id, r.postfix_id == record_id)
     )
     if lock:
         statement = statement.with_for_update()
