@@ -484,3 +484,12 @@ def test_pruned_records_leave_the_search_index(
             )
             assert left.scalar() == 0
     assert listed(client, tenant, query="xyzzy", start="2020-01-01T00:00:00Z") == []
+
+
+@pytest.mark.parametrize("path", ["release", "preview", "move"])
+def test_another_method_on_a_fixed_path_is_405_naming_post(
+    client: TestClient, tenant: Tenant, path: str
+) -> None:
+    response = client.get(url(tenant, "investigate", path), headers=tenant.read)
+    assert_error(response, 405)
+    assert response.headers["allow"] == "POST"

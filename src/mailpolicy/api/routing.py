@@ -7,9 +7,28 @@ from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import BaseRoute, Match, Mount
 
 CANDIDATE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def id_beside(name: str, *fixed: str) -> str:
+    """Register the path convertor `name`: an id that is never one of the `fixed` paths beside
+    it. OpenAPI matches a fixed path before a templated one, and so does routing then: another
+    method on a fixed path is a 405 naming its own, not a look-up of an entry called so."""
+
+    class Beside(Convertor[str]):
+        regex = f"(?!(?:{'|'.join(fixed)})$)[^/]+"
+
+        def convert(self, value: str) -> str:
+            return value
+
+        def to_string(self, value: str) -> str:
+            return value
+
+    register_url_convertor(name, Beside())
+    return name
 
 
 def serves(routes: Sequence[BaseRoute], scope: MutableMapping[str, Any]) -> bool:

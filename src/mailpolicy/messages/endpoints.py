@@ -18,10 +18,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.convertors import Convertor, register_url_convertor
 
 from mailpolicy.api.deps import ReadAccess, ReadUnit, WriteAccess, WriteUnit
 from mailpolicy.api.envelope import Closed, answers, ok, ok_list, single
+from mailpolicy.api.routing import id_beside
 from mailpolicy.api.schemas import ListQuery, NoNul
 from mailpolicy.audit.events import Author
 from mailpolicy.audit.query import Instant, later_than
@@ -61,21 +61,8 @@ router = APIRouter(prefix="/accounts/{account_id}/email-security", tags=["invest
 # /investigate/preview, /release and /move are paths of their own (POST): one message's path
 # never matches them, so GET /investigate/release is a 405 naming POST, not a look-up of a
 # message called "release" (no record has such an id).
-_FIXED = ("preview", "release", "move", "bulk")
-
-
-class _InvestigateId(Convertor[str]):
-    regex = f"(?!(?:{'|'.join(_FIXED)})$)[^/]+"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("investigate_id", _InvestigateId())
-ONE = "/investigate/{investigate_id:investigate_id}"
+_ONE_ID = id_beside("investigate_id", "preview", "release", "move", "bulk")
+ONE = f"/investigate/{{investigate_id:{_ONE_ID}}}"
 
 InvestigateId = Annotated[
     str, Path(max_length=200, description="The message's investigate id (or its Postfix queue id).")

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
-from starlette.convertors import Convertor, register_url_convertor
 
 from mailpolicy.api.deps import (
     LookupUnit,
@@ -37,6 +36,7 @@ from mailpolicy.api.envelope import (
     single,
     with_batch_id,
 )
+from mailpolicy.api.routing import id_beside
 from mailpolicy.api.schemas import MAX_ID, ListQuery, batch_model
 from mailpolicy.audit.events import Author
 from mailpolicy.db import Database
@@ -216,22 +216,12 @@ def make_router(spec: ResourceSpec[Any]) -> APIRouter:
 BATCH = "batch"
 
 
-class _EntryId(Convertor[str]):
-    regex = f"(?!{BATCH}$)[^/]+"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("entry_id", _EntryId())
+ENTRY_ID = id_beside("entry_id", BATCH)
 
 
 def entry_path(param: str) -> str:
     """The path of one entry of a resource that has a batch, relative to its collection."""
-    return f"/{{{param}:entry_id}}"
+    return f"/{{{param}:{ENTRY_ID}}}"
 
 
 def _id_path(spec: ResourceSpec[Any]) -> Any:
