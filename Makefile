@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit node-packages milter-packages services bench bench-profile wrk clean
+.PHONY: serve test lint typecheck unit node-packages milter-packages services detect-packages bench bench-profile wrk clean
 
 # The engine is compiled (setup.py), so a change to its sources needs a rebuild.
 $(STAMP): pyproject.toml setup.py mypyc.ini $(wildcard src/mailpolicy/engine/*.py)
@@ -64,10 +64,27 @@ $(SERVICES_STAMP): $(STAMP)
 
 services: $(SERVICES_STAMP)
 
+# rspamd and clamd (tests/detect scans real messages with them), from Debian's packages when
+# missing. Neither service is started and freshclam never runs: the tests start their own
+# instances, offline, with a signature file they write.
+DETECT_STAMP := $(VENV)/.detect
+
+$(DETECT_STAMP): $(STAMP)
+	command -v rspamd >/dev/null && test -x /usr/sbin/clamd || { \
+		made=; test -e /usr/sbin/policy-rc.d || { \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+			chmod +x /usr/sbin/policy-rc.d; made=1; }; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends rspamd clamav-daemon; \
+		status=$$?; test -z "$$made" || rm -f /usr/sbin/policy-rc.d; exit $$status; }
+	touch $(DETECT_STAMP)
+
+detect-packages: $(DETECT_STAMP)
+
 # The whole suite on SQLite, then the API suite again on PostgreSQL (a throwaway cluster the
 # tests start and remove). The fuzz run has a process of its own: its scenarios are drawn the
 # same from its seed every time only when no test before it has left state in the generators.
-unit: $(STAMP) $(MILTER_STAMP) $(NODE_STAMP) $(SERVICES_STAMP)
+unit: $(STAMP) $(MILTER_STAMP) $(NODE_STAMP) $(SERVICES_STAMP) $(DETECT_STAMP)
 	$(BIN)/pytest --ignore=tests/fuzz
 	$(BIN)/pytest tests/fuzz
 	MAILPOLICY_TEST_DATABASE=postgresql $(BIN)/pytest tests/api tests/sdk tests/evaluate tests/verification

@@ -138,7 +138,5 @@ def test_each_filter_reads_its_index(
         # is smallest (every one of them starts with account_id), and SQLite's
         # choice among them differs between versions; the page must be in order.
         wanted = "ix_audit_events_account_" if plan is count and not params else index
-        assert any(f"INDEX {wanted}" in line and "(account_id=?" in line for line in searches), (
-            plan
-        )
+        assert any(f"INDEX {wanted}" in line and "(account_id=?" in line for line in searches), plan
     assert any("TEMP B-TREE" in line for line in page) is not in_order, page

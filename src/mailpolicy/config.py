@@ -243,6 +243,97 @@ class Settings(BaseSettings):
         ),
     )
 
+    # ---- detections: rspamd (ClamAV through it), lookalikes, recent domains, DMARC ----
+    rspamd_url: str | None = Field(
+        default=None,
+        max_length=1024,
+        description=(
+            "rspamd's normal worker (e.g. http://127.0.0.1:11333), which scans each message at "
+            "its end; unset: no scanning."
+        ),
+    )
+    rspamd_password: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="The password rspamd asks of its clients, if it asks one.",
+    )
+    rspamd_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description=(
+            "Seconds one scan may take, connecting included; then the failure policy applies "
+            "(well inside Postfix's milter_content_timeout, 300 s)."
+        ),
+    )
+    scan_max_bytes: int = Field(
+        default=20 << 20,
+        ge=1024,
+        le=1 << 30,
+        description="Messages larger than this are not scanned (and their records say so).",
+    )
+    scan_failure: Literal["accept", "tempfail"] = Field(
+        default="accept",
+        description=(
+            "When rspamd cannot be asked: decide without its findings (accept), or defer the "
+            "message with a 4xx so the sender retries (tempfail)."
+        ),
+    )
+    detection_table: str | None = Field(
+        default=None,
+        max_length=1024,
+        description=(
+            "A TOML file replacing the table that turns rspamd's symbols and action into "
+            "findings (docs/detections.md); unset: mailpolicy's own."
+        ),
+    )
+    lookalike_domains: bool = Field(
+        default=True,
+        description=(
+            "Whether sender domains close to a protected or impersonation-registry domain get "
+            "a lookalike_domain finding (docs/lookalike-domains.md)."
+        ),
+    )
+    lookalike_disposition: Literal["MALICIOUS", "SUSPICIOUS", "SPOOF", "SPAM", "BULK"] = Field(
+        default="SUSPICIOUS", description="The disposition of a lookalike_domain finding."
+    )
+    dmarc_spoof: bool = Field(
+        default=True,
+        description=(
+            "Whether a DMARC failure under p=reject or p=quarantine, in trusted "
+            "Authentication-Results, is a SPOOF finding."
+        ),
+    )
+    rdap_url: str | None = Field(
+        default=None,
+        max_length=1024,
+        description=(
+            "An RDAP service (e.g. https://rdap.org) asked when sender domains were registered, "
+            "for recent_domain findings; unset: no lookups."
+        ),
+    )
+    recent_domain_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="A sender domain registered fewer days ago than this is a recent domain.",
+    )
+    recent_domain_disposition: Literal["MALICIOUS", "SUSPICIOUS", "SPOOF", "SPAM", "BULK"] = Field(
+        default="SUSPICIOUS", description="The disposition of a recent_domain finding."
+    )
+    rdap_timeout: float = Field(
+        default=3.0, gt=0, le=60, description="Seconds one RDAP lookup may take."
+    )
+    rdap_wait: float = Field(
+        default=0.25,
+        ge=0,
+        le=10,
+        description=(
+            "How long a message waits for a lookup of a domain not seen before; a slower "
+            "answer serves the next message from that domain."
+        ),
+    )
+
     # ---- protected domains' DNS: ownership by TXT record, SPF and DMARC status ----
     dns_resolvers: str | None = Field(
         default=None,

@@ -17,8 +17,8 @@ from mailpolicy import migrate
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
+from mailpolicy.detect.authentication import auth_results
 from mailpolicy.engine import TLSInfo
-from mailpolicy.milter.authresults import auth_results
 from mailpolicy.milter.policies import Policies
 from mailpolicy.milter.service import libmilter_address
 from mailpolicy.milter.session import (

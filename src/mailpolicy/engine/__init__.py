@@ -45,6 +45,7 @@ from mailpolicy.engine.snapshot import (
     body_policies,
     build_snapshot,
     prepare_pattern,
+    reference_domains,
     snapshot_of,
 )
 
@@ -85,6 +86,7 @@ __all__ = [
     "normalize_name",
     "normalize_path",
     "prepare_pattern",
+    "reference_domains",
     "regex_options",
     "snapshot_of",
 ]

@@ -17,7 +17,9 @@ from mailpolicy.engine.model import (
     DISPOSITIONS,
     NONE,
     RESOURCE_ALLOW,
+    RESOURCE_BLOCK,
     RESOURCE_CONTENT,
+    RESOURCE_DETECTIONS,
     RESOURCE_DOMAINS,
     RESOURCE_IMPERSONATION,
     RESOURCE_RESTRICTIONS,
@@ -41,6 +43,7 @@ EFFECT_ACCEPTABLE = "acceptable_sender"
 EFFECT_TRUSTED_RECENT = "trusted_recent"
 EFFECT_TRUSTED_SIMILARITY = "trusted_similarity"
 EFFECT_PROTECTED = "protected_domain"
+EFFECT_DETECTION = "detection"
 
 FIELD_ENVELOPE_FROM = "envelope_from"
 FIELD_HEADER_FROM = "header_from"
@@ -52,12 +55,14 @@ FIELD_BODY = "body"
 FIELD_HEADER_FROM_NAME = "header_from_name"
 FIELD_FINDING_DOMAIN = "finding_domain"
 FIELD_RECIPIENT = "recipient"
+FIELD_FINDING = "finding"
 
 # Reasons are listed in precedence order, so a verdict reads top to bottom like the rules.
 _EFFECT_RANK = {
     effect: rank
     for rank, effect in enumerate(
         (
+            EFFECT_DETECTION,
             EFFECT_REQUIRE_TLS,
             EFFECT_EXEMPT,
             EFFECT_BLOCK,
@@ -85,6 +90,7 @@ _FIELD_RANK = {
             FIELD_BODY,
             FIELD_RECIPIENT,
             FIELD_FINDING_DOMAIN,
+            FIELD_FINDING,
         )
     )
 }
@@ -237,12 +243,12 @@ NO_FINDINGS = Outcome(NONE, (), "no findings", None)
 class _Senders:
     block_id: str | None
     trusted_id: str | None
-    acceptable: bool
+    acceptable_id: str | None
     unverified: frozenset[int]
 
 
-_NO_SENDERS = _Senders(None, None, False, frozenset())
-_NO_DOMAINS: frozenset[str] = frozenset()
+_NO_SENDERS = _Senders(None, None, None, frozenset())
+_NO_DOMAINS: dict[str, str] = {}
 _EXEMPT_NOTE = "exempt recipient: receives the message whatever its findings"
 
 
@@ -297,7 +303,108 @@ def _most_severe(findings: Iterable[Finding]) -> Finding | None:
 
 def _finding_cause(finding: Finding) -> str:
     where = f" for {finding.domain}" if finding.domain else ""
+    if finding.source:
+        seen = f": {finding.label}" if finding.label else ""
+        return f"disposition {finding.disposition} from {finding.source}{seen}{where}"
     return f"disposition {finding.disposition} from a {finding.kind} finding{where}"
+
+
+def _detected(finding: Finding) -> str:
+    """A detection in words: what found it, what it saw, and the disposition it gives."""
+    seen = f" {finding.label}" if finding.label else ""
+    return f"{finding.source}{seen}: {finding.disposition}"
+
+
+def _detection_reason(finding: Finding, honoured: bool, note: str, by: str = "") -> Reason:
+    return Reason(
+        RESOURCE_DETECTIONS,
+        finding.source or "",
+        finding.label or "",
+        FIELD_FINDING,
+        EFFECT_DETECTION,
+        honoured,
+        f"{_detected(finding)}; {note}",
+        by,
+    )
+
+
+def _detections_kept(message: Message) -> list[Reason]:
+    """The reasons of detections nothing overrode."""
+    return [
+        _detection_reason(finding, True, "kept") for finding in message.findings if finding.source
+    ]
+
+
+def _blocker(senders: _Senders, content: ContentHit | None) -> tuple[str, str] | None:
+    """The entry that makes a message MALICIOUS whatever was detected: words and its key."""
+    if senders.block_id is not None:
+        return f"blocked sender {senders.block_id}", f"{RESOURCE_BLOCK}/{senders.block_id}"
+    if content is not None:
+        return f"content policy {content[0].id}", f"{RESOURCE_CONTENT}/{content[0].id}"
+    return None
+
+
+def _detection_reasons(
+    message: Message,
+    exempt_id: str | None,
+    blocked_by: tuple[str, str] | None,
+    senders: _Senders,
+    recent: dict[str, str],
+    lookalike: dict[str, str],
+    reasons: list[Reason],
+) -> None:
+    """Append what became of each detection: kept, or which setting removed or superseded it."""
+    for finding in message.findings:
+        if not finding.source:
+            continue
+        if exempt_id is not None:
+            reasons.append(
+                _detection_reason(
+                    finding,
+                    False,
+                    f"overridden by exempt recipient allow policy {exempt_id}",
+                    f"{RESOURCE_ALLOW}/{exempt_id}",
+                )
+            )
+            continue
+        if blocked_by is not None:
+            words, by = blocked_by
+            reasons.append(_detection_reason(finding, False, f"superseded by {words}", by))
+            continue
+        if senders.trusted_id is not None:
+            reasons.append(
+                _detection_reason(
+                    finding,
+                    False,
+                    f"removed by trusted sender allow policy {senders.trusted_id}",
+                    f"{RESOURCE_ALLOW}/{senders.trusted_id}",
+                )
+            )
+            continue
+        if senders.acceptable_id is not None and finding.disposition in _ACCEPTABLE_REMOVES:
+            reasons.append(
+                _detection_reason(
+                    finding,
+                    False,
+                    f"removed by acceptable sender allow policy {senders.acceptable_id}",
+                    f"{RESOURCE_ALLOW}/{senders.acceptable_id}",
+                )
+            )
+            continue
+        if finding.domain and finding.kind != "content":
+            cleared = recent if finding.kind == "recent_domain" else lookalike
+            entry = cleared.get(normalize_domain(finding.domain))
+            if entry is not None:
+                reasons.append(
+                    _detection_reason(
+                        finding,
+                        False,
+                        f"removed by trusted domain {entry}",
+                        f"{RESOURCE_TRUSTED_DOMAINS}/{entry}",
+                    )
+                )
+                continue
+        reasons.append(_detection_reason(finding, True, "kept"))
 
 
 def _restriction_reasons(
@@ -340,7 +447,7 @@ def _senders(message: Message, hits: Sequence[SenderHit]) -> _Senders:
     unverified: set[int] = set()
     block_id: str | None = None
     trusted_id: str | None = None
-    acceptable = False
+    acceptable_id: str | None = None
     for entry, _field in hits:
         if entry.effect == EFFECT_BLOCK:
             if block_id is None or entry.id < block_id:
@@ -355,9 +462,9 @@ def _senders(message: Message, hits: Sequence[SenderHit]) -> _Senders:
         if entry.effect == EFFECT_TRUSTED:
             if trusted_id is None or entry.id < trusted_id:
                 trusted_id = entry.id
-        else:
-            acceptable = True
-    return _Senders(block_id, trusted_id, acceptable, frozenset(unverified))
+        elif acceptable_id is None or entry.id < acceptable_id:
+            acceptable_id = entry.id
+    return _Senders(block_id, trusted_id, acceptable_id, frozenset(unverified))
 
 
 def _sender_reason(
@@ -448,10 +555,11 @@ def _trusted_domain_reasons(
     hits: Sequence[TrustedDomainHit],
     superseded: str | None,
     reasons: list[Reason],
-) -> tuple[frozenset[str], frozenset[str]]:
-    """Append the trusted-domain reasons; return the recent and lookalike domains cleared."""
-    recent: set[str] = set()
-    lookalike: set[str] = set()
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Append the trusted-domain reasons; return the recent and lookalike domains cleared,
+    each with the entry that cleared it (the lowest id)."""
+    recent: dict[str, str] = {}
+    lookalike: dict[str, str] = {}
     kinds: dict[str, set[str]] = {}
     for finding in message.findings:
         if finding.domain:
@@ -468,7 +576,8 @@ def _trusted_domain_reasons(
                 honoured, note = False, superseded
             else:
                 honoured, note = True, f"{kind} finding for {domain} removed"
-                cleared.add(domain)
+                if domain not in cleared or entry.id < cleared[domain]:
+                    cleared[domain] = entry.id
             reasons.append(
                 Reason(
                     RESOURCE_TRUSTED_DOMAINS,
@@ -480,11 +589,11 @@ def _trusted_domain_reasons(
                     note,
                 )
             )
-    return frozenset(recent), frozenset(lookalike)
+    return recent, lookalike
 
 
 def _remaining(
-    message: Message, acceptable: bool, recent: frozenset[str], lookalike: frozenset[str]
+    message: Message, acceptable: bool, recent: dict[str, str], lookalike: dict[str, str]
 ) -> list[Finding]:
     remaining: list[Finding] = []
     for finding in message.findings:
@@ -533,7 +642,8 @@ def message_outcome(
         if not matches.trusted_domains:
             worst = _most_severe(message.findings)
             assert worst is not None
-            return Outcome(worst.disposition, (), _finding_cause(worst), None)
+            told = tuple(_detections_kept(message))
+            return Outcome(worst.disposition, told, _finding_cause(worst), None)
 
     reasons: list[Reason] = []
     tls_drop = (
@@ -584,6 +694,9 @@ def message_outcome(
         if matches.trusted_domains
         else (_NO_DOMAINS, _NO_DOMAINS)
     )
+    if message.findings:
+        blocker = _blocker(senders, content)
+        _detection_reasons(message, exempt_id, blocker, senders, recent, lookalike, reasons)
     ordered = _ordered(reasons)
 
     if exempt_id is not None:
@@ -603,7 +716,7 @@ def message_outcome(
             f"sender is trusted (allow policy {senders.trusted_id}), so all findings were removed"
         )
         return Outcome(NONE, ordered, cause, tls_drop)
-    remaining = _remaining(message, senders.acceptable, recent, lookalike)
+    remaining = _remaining(message, senders.acceptable_id is not None, recent, lookalike)
     disposition, cause = _disposition(message, remaining, impersonator)
     return Outcome(disposition, ordered, cause, tls_drop)
 

@@ -25,6 +25,8 @@ RESOURCE_IMPERSONATION = "impersonation_registry"
 RESOURCE_DOMAINS = "domains"
 RESOURCE_RESTRICTIONS = "sending_domain_restrictions"
 RESOURCE_CONTENT = "content_policies"
+# Not a settings resource: the reasons that tell a detection (a finding with a source).
+RESOURCE_DETECTIONS = "detections"
 
 # The parts of a message a content policy can target.
 TARGET_SUBJECT = "SUBJECT"
@@ -125,6 +127,12 @@ class Finding:
     kind: str
     disposition: str
     domain: str | None = None
+    # Where a detection came from (the engine that found it, "rspamd" or "clamav", or one of
+    # mailpolicy's own checks: "lookalike", "rdap", "dmarc") and what it saw there (symbol
+    # names, a signature, the domain imitated). A finding with a source is told in the
+    # verdict's reasons, with what became of it.
+    source: str | None = None
+    label: str | None = None
 
     def __post_init__(self) -> None:
         # A misspelt disposition would otherwise rank as nothing and silently let mail through.
@@ -165,9 +173,11 @@ class Reason:
     effect: str
     honoured: bool
     note: str
+    # For a detection: the entry that removed or superseded it ("allow_policies/<id>").
+    overridden_by: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        told: dict[str, Any] = {
             "resource": self.resource,
             "id": self.id,
             "pattern": self.pattern,
@@ -176,6 +186,9 @@ class Reason:
             "honoured": self.honoured,
             "note": self.note,
         }
+        if self.overridden_by:
+            told["overridden_by"] = self.overridden_by
+        return told
 
 
 @dataclass(frozen=True, slots=True)

@@ -519,3 +519,14 @@ def body_policies(snapshot: Snapshot) -> dict[str, str]:
                 for entry in entries:
                     found[entry.id] = entry.pattern
     return found
+
+
+def reference_domains(snapshot: Snapshot) -> tuple[str, ...]:
+    """The domains a lookalike would imitate: the protected domains and the domains of the
+    impersonation registry's addresses (an address pattern names no one domain)."""
+    found = {domain for domain, slot in snapshot.recipient_domains.items() if slot[1] is not None}
+    for targets in snapshot.impersonation.values():
+        for target in targets:
+            if target.email_key:
+                found.add(target.email_key.rpartition("@")[2])
+    return tuple(sorted(found))

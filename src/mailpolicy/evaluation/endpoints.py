@@ -25,6 +25,12 @@ class ReasonRead(Closed):
     effect: str = Field(description="What the entry does: block, trusted_sender, ...")
     honoured: bool = Field(description="Whether it decided anything, or was overridden.")
     note: str = Field(description="Why, in words.")
+    overridden_by: str | None = Field(
+        default=None,
+        description="For a detection (resource `detections`): the settings entry that removed "
+        "or superseded it, as `resource/id`.",
+        examples=["allow_policies/2f0c8a"],
+    )
 
 
 class RecipientVerdictRead(Closed):

@@ -73,6 +73,19 @@ class FindingBody(Body):
     kind: FindingKind
     disposition: FindingDisposition
     domain: str | None = Field(default=None, max_length=253)
+    source: str | None = Field(
+        default=None,
+        max_length=64,
+        description="What found it: rspamd, clamav, lookalike, rdap, dmarc, or an engine of "
+        "your own. A finding with a source is told in the verdict's reasons.",
+        examples=["rspamd"],
+    )
+    label: str | None = Field(
+        default=None,
+        max_length=200,
+        description="What the source saw: symbol names, a signature, the domain imitated.",
+        examples=["GTUBE"],
+    )
 
 
 class MessageBody(Body):
@@ -120,7 +133,9 @@ class MessageBody(Body):
                 dkim=tuple(DKIMResult(d.domain, d.result) for d in self.auth.dkim),
                 dmarc=self.auth.dmarc,
             ),
-            findings=tuple(Finding(f.kind, f.disposition, f.domain) for f in self.findings),
+            findings=tuple(
+                Finding(f.kind, f.disposition, f.domain, f.source, f.label) for f in self.findings
+            ),
             subject=self.subject,
             body=self.body,
         )

@@ -96,6 +96,7 @@ class ReasonRead(Closed):
     effect: str
     honoured: bool
     note: str
+    overridden_by: str | None = None
 
 
 class RecipientRead(Closed):

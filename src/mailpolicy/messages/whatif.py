@@ -144,7 +144,7 @@ def message_of(record: MessageRecord, recipients: tuple[str, ...]) -> Message:
             dmarc=auth.get("dmarc", "none"),
             dkim=tuple(DKIMResult(d, r) for d, r in auth.get("dkim", [])),
         ),
-        findings=tuple(Finding(k, d, dom) for k, d, dom in f.get("findings", [])),
+        findings=tuple(Finding(*finding[:5]) for finding in f.get("findings", [])),
         subject=f.get("subject"),
         body=f.get("body"),
     )

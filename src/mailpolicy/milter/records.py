@@ -56,7 +56,9 @@ def features(
             "dmarc": auth.dmarc,
             "dkim": [[sig.domain, sig.result] for sig in auth.dkim],
         },
-        "findings": [[f.kind, f.disposition, f.domain] for f in message.findings],
+        "findings": [
+            [f.kind, f.disposition, f.domain, f.source, f.label] for f in message.findings
+        ],
         "subject": message.subject,
         "body_read": body_read,
         "body_policies": body_policies or {},
@@ -159,6 +161,22 @@ def _body_matched(transaction: Transaction, account_id: str) -> list[str]:
     )
 
 
+def _findings(message: Message) -> list[dict[str, Any]]:
+    """The message's detections in investigate's finding shape: what found it and what it
+    saw (name), the disposition (detection), the domain it concerns (value)."""
+    return [
+        {
+            "detection": finding.disposition,
+            "name": f"{finding.source}/{finding.label}" if finding.source else finding.kind,
+            "detail": finding.kind,
+            "field": "domain" if finding.domain else None,
+            "value": finding.domain,
+            "reason": (f"{finding.source}: {finding.label}" if finding.source else None),
+        }
+        for finding in message.findings
+    ]
+
+
 def no_queue_id() -> str:
     """The queue id of a message Postfix gave none (every recipient refused at RCPT)."""
     return f"NOQUEUE{secrets.token_hex(4).upper()}"
@@ -232,6 +250,10 @@ def drafts(
                     else {}
                 ),
             )
+            if message is not None:
+                draft.findings = _findings(message)
+                if transaction.detected.scan.status != "off":
+                    draft.features["scan"] = transaction.detected.scan.summary()
             by_account[route.account_id] = draft
         draft.recipients.append(
             RecipientDraft(

@@ -23,6 +23,7 @@ import Milter
 import milter
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, utcnow
+from mailpolicy.detect.pipeline import NOTHING_DETECTED, Detector
 from mailpolicy.engine import TLSInfo
 from mailpolicy.messages.maillog import MaillogFollower
 from mailpolicy.messages.recorder import MessageRecorder
@@ -38,6 +39,7 @@ from mailpolicy.milter.session import (
     address,
     at_end,
     at_rcpt,
+    detect,
 )
 from mailpolicy.stats.hits import HitRecorder
 
@@ -52,6 +54,7 @@ TEMPFAIL: int = Milter.TEMPFAIL
 SKIP: int = Milter.SKIP
 
 TEMPFAIL_TEXT = "mailpolicy cannot decide on this message now; try again later"
+SCAN_TEMPFAIL_TEXT = "mailpolicy cannot scan this message now; try again later"
 # The MTA's own name for a client without reverse DNS.
 _NO_NAME = {"", "unknown"}
 
@@ -114,6 +117,8 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
     # Message records (None: not kept), and how much of a quarantined message is kept.
     messages: ClassVar[MessageRecorder | None] = None
     raw_cap: ClassVar[int] = 0
+    # Detections (rspamd, DMARC, lookalikes, recent domains); None: none run.
+    detector: ClassVar[Detector | None] = None
 
     def __init__(self) -> None:
         self.connection = Connection()
@@ -158,6 +163,11 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
             body_limit=self.body_limit,
             recording=self.messages is not None,
             raw_cap=self.raw_cap if self.drop_action == "quarantine" else 0,
+            scan_cap=(
+                self.detector.scan_max_bytes
+                if self.detector is not None and self.detector.scanning
+                else 0
+            ),
         )
         return CONTINUE
 
@@ -204,12 +214,25 @@ class PolicyMilter(Milter.Base):  # type: ignore[misc]  # pymilter has no types:
         if self.failed:
             self.setreply("451", "4.3.0", TEMPFAIL_TEXT)
             return TEMPFAIL
+        detected = NOTHING_DETECTED
+        if self.detector is not None and transaction.routes:
+            detected = detect(
+                self.detector,
+                self.connection,
+                transaction,
+                trusted_id=self.trusted_id,
+                queue_id=str(self.getsymval("i") or "") or None,
+            )
+            if detected.scan.status == "failed" and self.detector.failure == "tempfail":
+                self.setreply("451", "4.7.1", SCAN_TEMPFAIL_TEXT)
+                return TEMPFAIL
         plan = at_end(
             self.policies,
             self.connection,
             transaction,
             trusted_id=self.trusted_id,
             drop_action=self.drop_action,
+            detected=detected,
         )
         for name, index in plan.remove_headers:
             self.chgheader(name, index, "")
@@ -421,6 +444,7 @@ def run(settings: Settings) -> None:
         if settings.postfix_maillog and messages is not None
         else None
     )
+    detector = Detector(settings)
     policies.refresh()
     policies.start()
     recorder.start()
@@ -437,10 +461,16 @@ def run(settings: Settings) -> None:
     factory.body_limit = settings.milter_max_body_bytes
     factory.messages = messages
     factory.raw_cap = settings.quarantine_max_bytes
+    factory.detector = detector
     Milter.factory = factory
     Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.DELRCPT | Milter.QUARANTINE)
     log.info(
-        "milter listening on %s (drop action: %s)", settings.milter_listen, settings.drop_action
+        "milter listening on %s (drop action: %s; rspamd: %s; lookalikes: %s; RDAP: %s)",
+        settings.milter_listen,
+        settings.drop_action,
+        settings.rspamd_url or "off",
+        "on" if settings.lookalike_domains else "off",
+        settings.rdap_url or "off",
     )
     if local:
         path = where.split(":", 1)[1]
@@ -461,4 +491,5 @@ def run(settings: Settings) -> None:
             messages.stop()
         if follower is not None:
             follower.stop()
+        detector.close()
         database.dispose()

@@ -19,9 +19,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mailpolicy import mime
+from mailpolicy.detect.authentication import auth_results, authserv_id
+from mailpolicy.detect.pipeline import NOTHING_DETECTED, Detected, Detector, Envelope
 from mailpolicy.engine import (
     DISPOSITIONS,
+    Finding,
     Message,
+    Reason,
     RecipientVerdict,
     TLSInfo,
     body_policies,
@@ -36,7 +40,6 @@ from mailpolicy.messages.records import (
     REJECTED,
     REMOVED,
 )
-from mailpolicy.milter.authresults import auth_results, authserv_id
 from mailpolicy.milter.policies import Policies, Route
 
 DropAction = Literal["reject", "discard", "quarantine"]
@@ -58,6 +61,8 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_SUBJECT = 16_384
 MAX_TEXT = 1_000_000
 MAX_REASONS = 20
+MAX_DETECTION_TEXT = 100
+EFFECT_DETECTION = "detection"
 
 DROP = "drop"
 REPLY_CODE = "550"
@@ -105,29 +110,38 @@ class Transaction:
     envelope_messages: dict[str, Message] = field(default_factory=dict)
     recording: bool = False
     raw_cap: int = 0
+    # The message as received is also kept, up to `scan_cap` bytes, for rspamd to scan
+    # (0: not scanned).
+    scan_cap: int = 0
     raw_headers: bytearray = field(default_factory=bytearray)
-    raw_kept: int = 0  # the cap, once a message outgrew it
+    raw_full: bool = False  # a header did not fit: the headers kept are a prefix
     header_bytes: int = 0
     body_bytes: int = 0
     ended: bool = False
+    detected: Detected = NOTHING_DETECTED
 
     @property
     def size(self) -> int:
         return self.header_bytes + 2 + self.body_bytes
 
+    @property
+    def keep(self) -> int:
+        """How much of the message as received is kept (for quarantine and for scanning)."""
+        return max(self.raw_cap, self.scan_cap)
+
     def add_header(self, name: str, value: bytes) -> None:
         key = name.lower()
-        if self.recording:
-            if self.raw_cap > 0:
-                folded = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-                line = name.encode("ascii", "replace") + b": " + folded + b"\r\n"
-                self.header_bytes += len(line)
-                if self.header_bytes <= self.raw_cap:
-                    self.raw_headers += line
-                else:
-                    self.raw_cap = -1  # too large to keep whole: what was kept is a preview
+        keep = self.keep
+        if keep > 0:
+            folded = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            line = name.encode("ascii", "replace") + b": " + folded + b"\r\n"
+            self.header_bytes += len(line)
+            if not self.raw_full and self.header_bytes <= keep:
+                self.raw_headers += line
             else:
-                self.header_bytes += len(name) + len(value) + 4  # "Name: value\r\n"
+                self.raw_full = True
+        elif self.recording:
+            self.header_bytes += len(name) + len(value) + 4  # "Name: value\r\n"
         if key == AUTH_HEADER:
             if len(self.auth) < MAX_AUTH_HEADERS:
                 self.auth.append((value.decode("utf-8", "replace"), self.leading))
@@ -142,20 +156,27 @@ class Transaction:
         """Keep the body up to the limit; False once the rest need not be sent (while records
         are kept, the whole body is read, for the message's size)."""
         self.body_bytes += len(chunk)
-        limit = max(self.body_limit if self.wants_body else 0, self.raw_cap, self.raw_kept)
+        limit = max(self.body_limit if self.wants_body else 0, self.keep)
         room = limit - len(self.body)
         if room > 0:
             self.body += chunk[:room]
-        if self.raw_cap > 0 and self.size > self.raw_cap:
-            self.raw_kept, self.raw_cap = self.raw_cap, -1
         return self.recording or len(self.body) < limit
 
     def raw(self) -> tuple[bytes, bool] | None:
-        """The message as received, and whether it is whole; None when no copy is kept."""
-        if self.raw_cap == 0 or not self.raw_headers:
+        """The message as received for its quarantine copy, and whether it is whole (a larger
+        one keeps its first `raw_cap` bytes, a preview); None when no copy is kept."""
+        if self.raw_cap <= 0 or not self.raw_headers:
             return None
         copy = bytes(self.raw_headers) + b"\r\n" + bytes(self.body)
-        return copy, self.raw_cap > 0
+        whole = not self.raw_full and self.size <= self.raw_cap
+        return (copy, True) if whole else (copy[: self.raw_cap], False)
+
+    def scan_copy(self) -> bytes | None:
+        """The whole message as received, for scanning; None when it is larger than the scan
+        limit (or not kept)."""
+        if self.scan_cap <= 0 or self.raw_full or self.size > self.scan_cap:
+            return None
+        return bytes(self.raw_headers) + b"\r\n" + bytes(self.body[: self.body_bytes])
 
     def remember(self, route: Route, verdict: RecipientVerdict) -> None:
         entries = self.matched.setdefault(route.account_id, set())
@@ -280,15 +301,51 @@ def _trusted_auth(transaction: Transaction, trusted_id: str | None) -> list[str]
     ]
 
 
+def detect(
+    detector: Detector,
+    connection: Connection,
+    transaction: Transaction,
+    *,
+    trusted_id: str | None,
+    queue_id: str | None,
+) -> Detected:
+    """Every detection that does not depend on an account's settings, once per message:
+    rspamd's scan, DMARC, recent domains (pipeline.py)."""
+    tls = connection.tls
+    envelope = Envelope(
+        envelope_from=transaction.sender,
+        recipients=tuple(
+            address(r) or r for r in transaction.recipients if r not in transaction.refused
+        ),
+        client_ip=connection.client_ip,
+        client_hostname=connection.client_hostname,
+        helo=connection.helo,
+        tls_version=tls.protocol if tls else None,
+        tls_cipher=tls.cipher if tls else None,
+        queue_id=queue_id,
+    )
+    scan = detector.scan(transaction.scan_copy(), transaction.size, envelope)
+    return detector.detect(
+        scan,
+        trusted_auth=_trusted_auth(transaction, trusted_id),
+        envelope_from=transaction.sender,
+        header_from=mime.unfolded(transaction.headers.get("from", b"")),
+    )
+
+
 def build_message(
     connection: Connection,
     transaction: Transaction,
     recipients: Sequence[str],
     trusted_id: str | None,
+    findings: tuple[Finding, ...] = (),
+    scanned_auth: str | None = None,
 ) -> Message:
     """The whole message as the engine reads it. From and Reply-To go as they came (the
     engine reads addresses and encoded display names itself); the body is read only when a
-    content policy will look at it."""
+    content policy will look at it. `findings` are the detections for the recipients'
+    account, and `scanned_auth` the Authentication-Results rspamd gave (trusted: it came
+    from the scan, never from the message)."""
     headers = transaction.headers
     text = None
     if transaction.wants_body:
@@ -310,7 +367,10 @@ def build_message(
         client_hostname=connection.client_hostname,
         helo=connection.helo,
         tls=connection.tls,
-        auth=auth_results(_trusted_auth(transaction, trusted_id)),
+        auth=auth_results(
+            [*_trusted_auth(transaction, trusted_id), *([scanned_auth] if scanned_auth else [])]
+        ),
+        findings=findings,
         subject=None if subject is None else mime.decoded(subject, MAX_SUBJECT),
         body=text,
     )
@@ -324,6 +384,17 @@ def _by_account(transaction: Transaction) -> dict[str, list[str]]:
     return accounts
 
 
+def _detection_item(reason: Reason) -> str:
+    """A detection as X-MailPolicy-Reasons tells it: the engine, what it saw (printable ASCII
+    only, bounded), and the entry that overrode it."""
+    seen = "".join(c if " " <= c <= "~" and c != ";" else "?" for c in reason.pattern)
+    seen = seen[:MAX_DETECTION_TEXT]
+    item = f"detection {reason.id}" + (f" {seen}" if seen else "")
+    if reason.overridden_by:
+        item += f" overridden by {reason.overridden_by}"
+    return item
+
+
 def _header_value(delivered: Iterable[RecipientVerdict]) -> tuple[str, str]:
     """X-MailPolicy-Disposition (the most severe of the recipients that get the message) and
     X-MailPolicy-Reasons (what decided it: effect and entry, never a pattern)."""
@@ -333,7 +404,9 @@ def _header_value(delivered: Iterable[RecipientVerdict]) -> tuple[str, str]:
     reasons: dict[str, None] = {}
     for verdict in verdicts:
         for reason in verdict.reasons:
-            if reason.honoured:
+            if reason.effect == EFFECT_DETECTION:
+                reasons[_detection_item(reason)] = None
+            elif reason.honoured:
                 reasons[f"{reason.effect} {reason.resource}/{reason.id}"] = None
     listed = list(reasons)[:MAX_REASONS]
     return worst, "; ".join(listed) if listed else "none"
@@ -346,8 +419,10 @@ def at_end(
     *,
     trusted_id: str | None,
     drop_action: DropAction,
+    detected: Detected = NOTHING_DETECTED,
 ) -> Plan:
     """The verdict for every governed recipient, and what to do about it."""
+    transaction.detected = detected
     accounts = _by_account(transaction)
     if not transaction.routes:
         return LEAVE_ALONE  # no recipient of an active protected domain: not ours to judge
@@ -357,7 +432,14 @@ def at_end(
         snapshot = policies.snapshot(account_id)
         if snapshot is None:
             continue
-        message = build_message(connection, transaction, recipients, trusted_id)
+        message = build_message(
+            connection,
+            transaction,
+            recipients,
+            trusted_id,
+            detected.for_account(account_id, snapshot),
+            detected.auth_results,
+        )
         if transaction.recording:
             transaction.messages[account_id] = message
             transaction.body_policies[account_id] = body_policies(snapshot)
@@ -382,7 +464,7 @@ def at_end(
             "quarantine",
             reason=refusal_text(dropped[0][1], connection.tls),
             remove_headers=removals,
-            add_headers=_added([v for _, v in delivered + dropped]),
+            add_headers=_added([v for _, v in delivered + dropped], detected),
         )
         _outcomes(transaction, delivered + dropped, QUARANTINED, QUARANTINED)
     elif dropped and not remaining:
@@ -394,7 +476,7 @@ def at_end(
             "accept",
             remove_recipients=tuple(recipient for recipient, _ in dropped),
             remove_headers=removals,
-            add_headers=_added([v for _, v in delivered]),
+            add_headers=_added([v for _, v in delivered], detected),
         )
         _outcomes(transaction, delivered + dropped, DELIVERED, REMOVED)
     transaction.ended = True
@@ -414,8 +496,14 @@ def _outcomes(
         transaction.outcomes[recipient] = (transaction.routes[recipient], verdict, action)
 
 
-def _added(verdicts: Sequence[RecipientVerdict]) -> tuple[tuple[str, str], ...]:
+def _added(
+    verdicts: Sequence[RecipientVerdict], detected: Detected = NOTHING_DETECTED
+) -> tuple[tuple[str, str], ...]:
     if not verdicts:
         return ()
     disposition, reasons = _header_value(verdicts)
+    status = detected.scan.status
+    if status in ("failed", "skipped"):
+        said = f"rspamd scan {status}"
+        reasons = said if reasons == "none" else f"{reasons}; {said}"
     return ((HEADER_DISPOSITION, disposition), (HEADER_REASONS, reasons))
