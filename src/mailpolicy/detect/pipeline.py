@@ -191,8 +191,6 @@ class Detector:
         except ScanFailed as exc:
             self._log_failure(exc)
             return Scan("failed", str(exc))
-        if reply.is_skipped:
-            return Scan("skipped", "rspamd skipped the message (its settings say so)", reply)
         return Scan("ok", None, reply)
 
     def _log_failure(self, exc: ScanFailed) -> None:

@@ -79,7 +79,7 @@ class Rule:
     def label(self, reply: ScanReply, seen: list[Symbol]) -> str:
         if not seen:  # an action rule: what rspamd did, and the symbols that weighed most
             top = sorted(
-                (s for s in reply.symbols.values() if s.score > 0),
+                (s for s in reply.symbols.values() if s.score >= 0),
                 key=lambda s: (-s.score, s.name),
             )[:TOP_SYMBOLS]
             names = ", ".join(s.name for s in top)
@@ -103,9 +103,8 @@ class Table:
     rules: tuple[Rule, ...]
 
     def findings(self, reply: ScanReply) -> tuple[Finding, ...]:
-        """One finding per rule that matches, in the table's order."""
-        if reply.is_skipped:
-            return ()
+        """One finding per rule that matches, in the table's order. (A message rspamd
+        settled early, GTUBE say, says `is_skipped` and still has its action and symbols.)"""
         found = []
         for rule in self.rules:
             seen = rule.evidence(reply)
