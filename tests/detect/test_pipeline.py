@@ -132,7 +132,8 @@ def test_a_virus_is_malicious_and_no_acceptable_sender_rescues_it(detector: Dete
 def test_a_dmarc_reject_failure_is_spoof(detector: Detector) -> None:
     sender = f"billing@{REJECT_DOMAIN}"
     found = detected(detector, sender, raw(sender, "Your invoice."), client_ip="192.0.2.77")
-    assert found.auth_results is not None and "dmarc=fail" in found.auth_results
+    assert found.auth_results is not None
+    assert "dmarc=fail" in found.auth_results
     spoofs = [f for f in found.findings if f.disposition == "SPOOF"]
     assert [f.source for f in spoofs] == ["rspamd"]
     assert "DMARC_POLICY_REJECT" in (spoofs[0].label or "")
