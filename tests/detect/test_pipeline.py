@@ -148,7 +148,7 @@ def test_a_dmarc_reject_failure_is_spoof(detector: Detector) -> None:
 def test_a_lookalike_of_a_protected_domain_is_cancelled_by_a_trusted_domain(
     detector: Detector,
 ) -> None:
-    sender = "ceo@n0rthwind.org"
+    sender = "payments@n0rthwind.org"
     found = detector.detect(
         detector.scan(None, 0, Envelope(sender, (RECIPIENT,), CLEAN_IP)),
         trusted_auth=[],

@@ -65,6 +65,7 @@ import httpx
 from cachetools import TLRUCache
 from publicsuffixlist import PublicSuffixList
 
+from mailpolicy.detect.replies import ReplyRefused, read_bounded
 from mailpolicy.engine import normalize_domain
 
 logger = logging.getLogger("mailpolicy.detect")
@@ -463,18 +464,12 @@ class RegistrationDates:
             return _Answer("failed", problem=f"{type(exc).__name__}: {exc}"[:300])
 
     def _read(self, response: httpx.Response, deadline: float) -> bytes:
-        """The body, at most MAX_BODY bytes, read before the deadline."""
-        length = response.headers.get("Content-Length", "")
-        if length.strip().isdigit() and int(length) > MAX_BODY:
-            raise _Failure(f"the reply is over {MAX_BODY} bytes ({length.strip()})")
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_raw():
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise _Failure(f"the reply is over {MAX_BODY} bytes")
-            if time.monotonic() > deadline:
-                raise _Failure(f"no answer within {self._timeout:g}s")
-            chunks.append(chunk)
+        """The body, at most MAX_BODY bytes (decompressed too), read before the deadline."""
+        try:
+            body = read_bounded(
+                response, limit=MAX_BODY, deadline=deadline, timeout=self._timeout, raw=True
+            )
+        except ReplyRefused as exc:
+            raise _Failure(str(exc)) from None
         encoding = response.headers.get("Content-Encoding", "").strip().lower()
-        return _decompress(b"".join(chunks), encoding)
+        return _decompress(body, encoding)

@@ -46,6 +46,8 @@ from typing import Any
 
 import httpx
 
+from mailpolicy.detect.replies import ReplyRefused, read_bounded
+
 MAX_REPLY = 4 * 1024 * 1024
 MAX_HEADER_VALUE = 998  # bytes: RFC 5322's line limit, far above any honest HELO or address
 GROUPS_RETRY = 60.0  # seconds between attempts to learn the symbol groups while that fails
@@ -353,19 +355,10 @@ class RspamdClient:
 
     def _read(self, response: httpx.Response, deadline: float) -> bytes:
         """The body, at most MAX_REPLY bytes, read before the deadline."""
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_REPLY:
-            raise _Failure(f"a reply of {declared} bytes (more than {MAX_REPLY})")
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > MAX_REPLY:
-                raise _Failure(f"a reply of more than {MAX_REPLY} bytes")
-            if time.monotonic() > deadline:
-                raise _Failure(f"no answer within {self._timeout:g}s")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return read_bounded(response, limit=MAX_REPLY, deadline=deadline, timeout=self._timeout)
+        except ReplyRefused as exc:
+            raise _Failure(str(exc)) from None
 
 
 def _reason(exc: BaseException) -> str:
