@@ -24,25 +24,11 @@ from fastapi.testclient import TestClient
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
 from tests.support.api import make_tenant
-from tests.support.mailflow import Account, MailSystem, Process
+from tests.support.mailflow import MAILPOLICY, Account, MailSystem, Process, milter_environment
 from tests.support.postfix import TRUSTED_AUTHSERV_ID, Postfix, free_port
 
-MAILPOLICY = Path(sys.executable).with_name("mailpolicy")
 AUTH_MILTER = Path(__file__).with_name("authmilter.py")
 PASSING_DOMAINS = "partner.example"
-
-
-def _environment(database_url: str, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPOLICY_")}
-    env.update(
-        MAILPOLICY_DATABASE_URL=database_url,
-        MAILPOLICY_TRUSTED_AUTHSERV_ID=TRUSTED_AUTHSERV_ID,
-        MAILPOLICY_MILTER_REFRESH_SECONDS="0.25",
-        MAILPOLICY_STATS_FLUSH_SECONDS="0.2",
-        MAILPOLICY_LOG_LEVEL="info",
-        **{f"MAILPOLICY_{name.upper()}": value for name, value in settings.items()},
-    )
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +57,9 @@ def mail(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             [str(MAILPOLICY), "milter", "--listen", f"unix:{postfix.milter_socket}"],
             postfix.milter_socket,
             # One milter per Postfix follows its log (more would add each line twice).
-            _environment(url, milter_socket_group="postfix", postfix_maillog=str(postfix.maillog)),
+            milter_environment(
+                url, milter_socket_group="postfix", postfix_maillog=str(postfix.maillog)
+            ),
             directory / "milter-main.log",
         )
     }
@@ -79,7 +67,7 @@ def mail(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         milters[name] = Process(
             [str(MAILPOLICY), "milter", "--listen", f"inet:127.0.0.1:{ports[name]}"],
             ports[name],
-            _environment(url, **settings),
+            milter_environment(url, **settings),
             directory / f"milter-{name}.log",
         )
     milters["auth"] = Process(

@@ -26,26 +26,23 @@ import pytest
 from cloudflare import Cloudflare, ConflictError, NotFoundError
 
 from tests.support.api import LiveServer, make_tenant, serving
-from tests.support.mailflow import Account, MailSystem, message, send, settle
+from tests.support.mailflow import (
+    RECORD_WAIT,
+    Account,
+    MailSystem,
+    eventually,
+    message,
+    send,
+    settle,
+)
 
 NODE_FLOW = Path(__file__).resolve().parents[1] / "sdk_ts" / "investigate.flow.mjs"
-RECORD_WAIT = 10.0
 
 
 @pytest.fixture(scope="module")
 def server(mail: MailSystem) -> Iterator[LiveServer]:
     with serving(mail.app) as live:
         yield live
-
-
-def eventually(read: Any, check: Any) -> Any:
-    """`read()` again until `check(value)` holds (Postfix's log is followed every 0.2 s)."""
-    deadline = time.monotonic() + RECORD_WAIT
-    while True:
-        value = read()
-        if check(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def sdk(server: LiveServer, token: str) -> Cloudflare:

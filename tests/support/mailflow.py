@@ -10,10 +10,12 @@ The Postfix itself is in tests/support/postfix.py.
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import smtplib
 import ssl
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -25,8 +27,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.support.api import Tenant, protect
-from tests.support.postfix import Postfix, wait_for
+from tests.support.postfix import TRUSTED_AUTHSERV_ID, Postfix, wait_for
 
+MAILPOLICY = Path(sys.executable).with_name("mailpolicy")
+
+# The milter's records reach the database within this many seconds (written by a thread).
+RECORD_WAIT = 10.0
 # A change through the API is enforced by a running milter within this many seconds.
 SETTLE = 1.0
 
@@ -81,6 +87,21 @@ class MailSystem:
         return f"{prefix}{next(self._serial)}"
 
 
+def milter_environment(database_url: str, **settings: str) -> dict[str, str]:
+    """A milter's environment: only these MAILPOLICY_ settings (`name=value` for each other
+    setting), on `database_url`, trusting the test Postfix's authentication milter."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPOLICY_")}
+    env.update(
+        MAILPOLICY_DATABASE_URL=database_url,
+        MAILPOLICY_TRUSTED_AUTHSERV_ID=TRUSTED_AUTHSERV_ID,
+        MAILPOLICY_MILTER_REFRESH_SECONDS="0.25",
+        MAILPOLICY_STATS_FLUSH_SECONDS="0.2",
+        MAILPOLICY_LOG_LEVEL="info",
+        **{f"MAILPOLICY_{name.upper()}": value for name, value in settings.items()},
+    )
+    return env
+
+
 # ---- settings through the API -------------------------------------------------------------
 
 
@@ -105,6 +126,17 @@ class Account:
     def protect(self, domain: str, *drops: str) -> dict[str, Any]:
         """A protected domain, made ACTIVE (as `mailpolicy domains activate` does)."""
         return protect(self.create, self.mail.app.state.db, domain, *drops)
+
+
+def eventually(read: Any, check: Any) -> Any:
+    """`read()` again until `check(value)` holds (records are written, and Postfix's log
+    followed, by the milter's threads)."""
+    deadline = time.monotonic() + RECORD_WAIT
+    while True:
+        value = read()
+        if check(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
 
 
 def settle() -> None:
@@ -149,9 +181,17 @@ def send(
     content: EmailMessage | bytes,
     *,
     tls: bool = False,
+    client: tuple[str, str] | None = None,
 ) -> Sent:
+    """Send `content`; `client` = (IP, name) makes Postfix (a listener that authorises XCLIENT)
+    treat the session as coming from that client, as if it had connected from there."""
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
         smtp.ehlo("client.example")
+        if client is not None:
+            ip, name = client
+            code, text = smtp.docmd("XCLIENT", f"ADDR={ip} NAME={name} HELO={name}")
+            assert code == 220, (code, text)
+            smtp.ehlo(name)
         if tls:
             context = ssl.create_default_context()
             context.check_hostname = False
