@@ -18,7 +18,9 @@ from mailpolicy.api.routing import prepare_routes
 from mailpolicy.audit import endpoints as audit_endpoints
 from mailpolicy.config import Rules, Settings
 from mailpolicy.db import Database
+from mailpolicy.detect.pipeline import Detector
 from mailpolicy.evaluation import endpoints as evaluation_endpoints
+from mailpolicy.evaluation import scan as scan_endpoints
 from mailpolicy.evaluation.snapshots import SnapshotCache
 from mailpolicy.messages import endpoints as message_endpoints
 from mailpolicy.messages.release import PostfixQueue
@@ -49,8 +51,15 @@ class JsonBodies:
         await self.app(scope, receive, send)
 
 
-def create_api(database: Database, rules: Rules, postfix: PostfixQueue | None = None) -> FastAPI:
-    """The v4 API, mounted at /client/v4; its OpenAPI document is /client/v4/openapi.json."""
+def create_api(
+    database: Database,
+    rules: Rules,
+    postfix: PostfixQueue,
+    settings: Settings,
+    detector: Detector,
+) -> FastAPI:
+    """The v4 API, mounted at /client/v4; its OpenAPI document is /client/v4/openapi.json.
+    `detector` scans what POST /scan is given."""
     api = FastAPI(
         title="mailpolicy",
         version=__version__,
@@ -63,7 +72,10 @@ def create_api(database: Database, rules: Rules, postfix: PostfixQueue | None = 
     api.state.db = database
     api.state.rules = rules
     api.state.snapshots = SnapshotCache()
-    api.state.postfix = postfix or PostfixQueue()
+    api.state.postfix = postfix
+    api.state.detector = detector
+    api.state.trusted_authserv_id = settings.trusted_authserv_id
+    api.state.milter_max_body_bytes = settings.milter_max_body_bytes
     api.add_middleware(JsonBodies)
     install_error_handlers(api)
     for spec, extra in REGISTRY:
@@ -71,6 +83,7 @@ def create_api(database: Database, rules: Rules, postfix: PostfixQueue | None = 
             api.include_router(extra)
         api.include_router(make_router(spec))
     api.include_router(evaluation_endpoints.router)
+    api.include_router(scan_endpoints.router)
     api.include_router(stats_endpoints.router)
     api.include_router(audit_endpoints.router)
     api.include_router(message_endpoints.router)
@@ -83,9 +96,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = Database(settings.database_url, settings.pool())
     rules = Rules(allow_private_ips=settings.allow_private_ips)
 
+    detector = Detector(settings)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        detector.close()
         database.dispose()
 
     app = FastAPI(
@@ -116,6 +132,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     postfix = PostfixQueue(settings.postfix_config_dir, settings.postfix_command_prefix)
-    app.mount(API_PREFIX, create_api(database, rules, postfix))
+    app.mount(API_PREFIX, create_api(database, rules, postfix, settings, detector))
     prepare_routes(app, f"{API_PREFIX}/accounts/-/email-security/-/-/-/-")
     return app

@@ -132,6 +132,15 @@ def tour_evaluate(tour: Tour) -> None:
     path = "/accounts/{account_id}/email-security/evaluate"
     tour.call("POST", path, headers=tour.tenant.read, json=message)
     tour.call("POST", path, headers=tour.tenant.read, json={**message, "client_ip": "nope"})
+    scan = "/accounts/{account_id}/email-security/scan"
+    raw = (
+        b"From: Billing <billing@vendor.example>\r\nTo: ann@corp1.example.com\r\n"
+        b"Subject: invoice 3 attached\r\n\r\nPlease find it attached.\r\n"
+    )
+    rfc822 = {**tour.tenant.read, "Content-Type": "message/rfc822"}
+    tour.call("POST", scan, headers=rfc822, content=raw, params={"client_ip": "203.0.113.9"})
+    tour.call("POST", scan, headers=rfc822, content=raw, params={"client_ip": "nope"})
+    tour.call("POST", scan, headers=rfc822, content=b"", params={"client_ip": "203.0.113.9"})
 
 
 def tour_stats(tour: Tour) -> None:
@@ -281,9 +290,9 @@ def test_the_tour_covers_every_operation(document: dict[str, Any], answers: list
         if path.startswith("/accounts/")
     }
     assert operations - visited == set()
-    # The 50 settings operations, evaluate, the hit counts and the audit history; 12 of
+    # The 50 settings operations, evaluate, scan, the hit counts and the audit history; 12 of
     # investigate and submissions, and what-if.
-    assert len(operations) == 66
+    assert len(operations) == 67
     assert {a.status for a in answers} >= {200, 201, 204, 400, 401, 403, 404, 409}
 
 

@@ -303,9 +303,9 @@ def test_429_is_declared_on_every_operation_and_matches_its_schema(make_app: Mak
         for method, operation in item.items()
         if path.startswith("/accounts/")
     ]
-    # The 50 settings operations, evaluate, stats and audit; 12 of investigate and
+    # The 50 settings operations, evaluate, scan, stats and audit; 12 of investigate and
     # submissions, and what-if.
-    assert len(operations) == 66
+    assert len(operations) == 67
     for path, method, operation in operations:
         throttled = operation["responses"].get("429")
         assert throttled is not None, (method, path)

@@ -43,6 +43,9 @@ TOKEN = "fuzz-write-token-" + "0123456789" * 3
 # Every check schemathesis has, but one: positive_data_acceptance expects every request the
 # document allows to succeed, and no JSON Schema says which strings are the email addresses,
 # domain names and RE2 expressions the service accepts, or which entries exist already.
+# POST /scan takes the message itself (message/rfc822): sent as the bytes generated for it.
+schemathesis.serializer.alias("message/rfc822", "application/octet-stream")
+
 CHECKS: dict[str, Any] = {
     "positive_data_acceptance": {"enabled": False},
     # The statuses that refuse a request the document calls invalid: schemathesis's own list,
@@ -143,7 +146,8 @@ def fuzz_app() -> tuple[FastAPI, Path]:
 
 
 def load_schema(app: FastAPI, budget: Budget) -> OpenApiSchema:
-    """The document `app` serves, as schemathesis reads it: every case follows from the seed."""
+    """The document `app` serves, as schemathesis reads it: every case follows from the seed.
+    A message/rfc822 body (POST /scan) goes as the bytes generated for it."""
     config = SchemathesisConfig.from_dict(
         {
             "seed": budget.seed,

@@ -18,7 +18,7 @@ import sys
 
 import typer
 
-from mailpolicy.cli import access, db, domains, evaluate, history, messages, serve
+from mailpolicy.cli import access, db, domains, evaluate, history, messages, scan, serve
 from mailpolicy.cli.reporting import Reporting, debug, fail
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ app.command()(serve.milter)
 app.command()(history.stats)
 app.command()(history.audit)
 app.command()(evaluate.evaluate)
+app.command()(scan.scan)
 app.command()(messages.whatif)
 
 

@@ -235,14 +235,23 @@ def evaluate(
     if as_json:
         out.print_json(json.dumps(verdict.to_dict()))
         return
-    for each in verdict.recipients:
-        colour = "red" if each.action == "drop" else "green"
-        flag = " (unprotected)" if each.unprotected else ""
-        action = f"[{colour}]{each.action}[/{colour}]"
-        out.print(f"[bold]{each.recipient}[/bold]: {action}, disposition {each.disposition}{flag}")
-        out.print(f"  {escape(each.explanation)}")
-        for r in each.reasons:
-            mark = "[green]honoured[/green]" if r.honoured else "[yellow]overridden[/yellow]"
-            where = f"{r.resource} {r.id}"
-            text = escape(f"{where}: {r.pattern!r} matched {r.field} ({r.effect}); {r.note}")
-            out.print(f"  - {mark} {text}")
+    print_verdicts(verdict.to_dict()["recipients"])
+
+
+def print_verdicts(recipients: list[dict[str, Any]]) -> None:
+    """Each recipient's verdict as evaluate (and scan) answer it, with every reason."""
+    for each in recipients:
+        colour = "red" if each["action"] == "drop" else "green"
+        flag = " (unprotected)" if each["unprotected"] else ""
+        action = f"[{colour}]{each['action']}[/{colour}]"
+        out.print(
+            f"[bold]{each['recipient']}[/bold]: {action}, disposition {each['disposition']}{flag}"
+        )
+        out.print(f"  {escape(each['explanation'])}")
+        for r in each["reasons"]:
+            mark = "[green]honoured[/green]" if r["honoured"] else "[yellow]overridden[/yellow]"
+            where = f"{r['resource']} {r['id']}"
+            text = f"{where}: {r['pattern']!r} matched {r['field']} ({r['effect']}); {r['note']}"
+            if r.get("overridden_by"):
+                text += f"; overridden by {r['overridden_by']}"
+            out.print(f"  - {mark} {escape(text)}")
