@@ -30,6 +30,7 @@ from tests.support.mailflow import (
     RECORD_WAIT,
     Account,
     MailSystem,
+    Process,
     eventually,
     message,
     send,
@@ -494,3 +495,47 @@ def test_what_if_reports_exactly_the_messages_a_change_would_decide_otherwise(
     newest, _ = wait_for_records(client, account.tenant.id, 2, sender="friend@partner.example")
     assert newest.final_disposition == change["after"]["disposition"]
     assert (newest.model_extra or {})["recipients"][0]["action"] == "refused"
+
+
+def test_a_milter_stopped_by_sigterm_writes_every_record_it_holds(mail: MailSystem) -> None:
+    account = Account(mail, make_tenant(mail.app.state.db, mail.unique("stopped")))
+    corp = account.protect(mail.unique("stopped") + ".example", "MALICIOUS")
+    standing = mail.milters["restart"]
+    standing.stop()
+    # Its writers wait an hour between writes: what it holds is written only on the way out.
+    holding = Process(
+        standing.arguments,
+        standing.address,
+        {**standing.env, "MAILPOLICY_STATS_FLUSH_SECONDS": "3600"},
+        mail.directory / "milter-holding.log",
+    )
+    holding.start()
+    to = [f"ann@{corp['domain']}"]
+    subjects = [mail.unique("held-in-memory-") for _ in range(5)]
+
+    def recorded() -> int:
+        url = f"/client/v4/accounts/{account.tenant.id}/email-security/investigate"
+        response = mail.client.get(url, headers=account.tenant.read)
+        assert response.status_code == 200, response.text
+        return int(response.json()["result_info"]["total_count"])
+
+    try:
+        for subject in subjects:
+            sent = send(
+                mail.postfix.port("restart"),
+                "a@ok.example",
+                to,
+                message(subject, "a@ok.example", to),
+            )
+            assert sent.data is not None
+            assert sent.data[0] == 250
+        for subject in subjects:
+            mail.postfix.wait_delivered(subject)
+        assert recorded() == 0
+        assert holding.process is not None
+        holding.process.terminate()  # SIGTERM, as systemd stops a service
+        assert holding.process.wait(timeout=30) == 0
+        assert recorded() == len(subjects)
+    finally:
+        holding.stop()
+        standing.start()

@@ -173,6 +173,7 @@ def _local_configuration(
     dns_port: int,
     clamd_port: int | None,
     cache: Path | None,
+    milter_port: int | None = None,
 ) -> None:
     """rspamd's `local.d` and `override.d` for an offline instance (see the module's docstring).
 
@@ -204,7 +205,15 @@ disable_hyperscan = true;
         override / "worker-controller.inc": (
             f'bind_socket = "127.0.0.1:{controller_port}";\ncount = 1;\n'
         ),
-        override / "worker-proxy.inc": "count = -1;\n",
+        # rspamd's own milter (the proxy worker in milter mode, handing each message to the
+        # normal worker), when asked for: what bench/detections.py compares mailpolicy with.
+        override / "worker-proxy.inc": (
+            "count = -1;\n"
+            if milter_port is None
+            else f'bind_socket = "127.0.0.1:{milter_port}";\ncount = 1;\nmilter = yes;\n'
+            f'timeout = 120s;\nupstream "local" {{\n  default = yes;\n'
+            f'  hosts = "127.0.0.1:{port}";\n}}\n'
+        ),
         override / "worker-fuzzy.inc": "count = -1;\n",
         # Modules that would call rspamd.com or a feed on the Internet.
         override / "fuzzy_check.conf": "enabled = false;\n",
@@ -238,6 +247,7 @@ class Rspamd:
     dns_port: int
     clamd_port: int | None
     cache: Path | None = None  # Hyperscan's cache, kept across runs (None: under `directory`)
+    milter_port: int | None = None  # rspamd's own milter listens here (None: no milter)
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -293,6 +303,7 @@ class Rspamd:
             dns_port=self.dns_port,
             clamd_port=self.clamd_port,
             cache=self.cache,
+            milter_port=self.milter_port,
         )
         began = time.monotonic()
         with open(self.log, "ab") as output:
@@ -325,13 +336,14 @@ def rspamd_instance(
     clamd_port: int | None,
     cache: Path | None = None,
     timeout: float = 90,
+    milter_port: int | None = None,
 ) -> Iterator[Rspamd]:
     """rspamd on 127.0.0.1, asking DNS of 127.0.0.1:`dns_port` only, scanning attachments with
     the clamd on `clamd_port` (None: no antivirus); stopped on the way out. `cache` keeps
     Hyperscan's compiled databases across runs (pytest's cache directory, say)."""
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-    running = Rspamd(tmp, dns_port, clamd_port, cache)
+    running = Rspamd(tmp, dns_port, clamd_port, cache, milter_port=milter_port)
     try:
         running.start(timeout=timeout)
         yield running

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import replace
@@ -54,6 +55,7 @@ TEMPFAIL: int = Milter.TEMPFAIL
 SKIP: int = Milter.SKIP
 
 TEMPFAIL_TEXT = "mailpolicy cannot decide on this message now; try again later"
+STOP_SIGNALS = frozenset((signal.SIGTERM, signal.SIGHUP, signal.SIGINT))
 SCAN_TEMPFAIL_TEXT = "mailpolicy cannot scan this message now; try again later"
 # The MTA's own name for a client without reverse DNS.
 _NO_NAME = {"", "unknown"}
@@ -426,6 +428,11 @@ class CannotListen(Exception):
 def run(settings: Settings) -> None:
     """Serve the milter until the MTA's side is stopped (SIGTERM or SIGINT)."""
     where = libmilter_address(settings.milter_listen)
+    # libmilter takes SIGTERM, SIGHUP and SIGINT on a thread of its own (sigwait), and stops
+    # serving; the writers below then flush what they hold. Every thread started here must
+    # block them too: otherwise the kernel may hand SIGTERM to one of them, whose default
+    # action ends the process with records still in memory.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     database = Database(settings.database_url, settings.pool())
     policies = Policies(database, settings.milter_refresh_seconds)
     recorder = HitRecorder(database, settings.stats_flush_seconds)
