@@ -95,11 +95,12 @@ test: lint typecheck unit
 wrk:
 	command -v wrk >/dev/null || { apt-get update && apt-get install -y wrk; }
 
-bench: $(STAMP) $(MILTER_STAMP) wrk
+bench: $(STAMP) $(MILTER_STAMP) $(DETECT_STAMP) wrk
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/lists.py
 	$(BIN)/python bench/hostile.py
 	$(BIN)/python bench/mailflow.py
+	$(BIN)/python bench/mailflow.py --rspamd
 	$(BIN)/python bench/fuzz.py
 	$(BIN)/python bench/api.py
 

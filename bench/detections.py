@@ -1,6 +1,7 @@
 """Detections benchmark: what scanning through mailpolicy costs against rspamd's own milter.
 
-Run: .venv/bin/python bench/detections.py [--quick] [--messages N] [--runs N] [--no-write]
+Run: .venv/bin/python bench/mailflow.py --rspamd [--quick] [--messages N] [--runs N] [--no-write]
+(or bench/detections.py with the same options)
 
 One throwaway rspamd (tests/support/rspamd.py: offline, DNS from a loopback authority, one
 normal worker) and one throwaway Postfix (tests/support/postfix.py), fed by smtp-source with
@@ -185,9 +186,9 @@ def main() -> None:
     lines = [
         SECTION,
         "",
-        f"Measured {datetime.date.today()} by `bench/detections.py{quick}` on {os.cpu_count()} "
-        f"CPUs ({cpu_model()}), Python {platform.python_version()}, Postfix {postfix_version}, "
-        f"{rspamd_version}.",
+        f"Measured {datetime.date.today()} by `bench/mailflow.py --rspamd{quick}` on "
+        f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, "
+        f"Postfix {postfix_version}, {rspamd_version}.",
         "",
         f"smtp-source sends {messages:,} clean 1 KB messages over {SESSIONS} parallel sessions "
         "to one throwaway Postfix on loopback, which delivers them to smtp-sink; a run is timed "

@@ -1,6 +1,10 @@
 """Mail-flow benchmark: smtp-source -> Postfix -> smtp-sink on loopback, in one run.
 
 Run: .venv/bin/python bench/mailflow.py [--quick] [--messages N] [--no-write]
+     .venv/bin/python bench/mailflow.py --rspamd [--quick] [--messages N] [--no-write]
+
+`--rspamd` measures scanning instead: the mailpolicy milter asking rspamd, against rspamd's
+own milter, in the same run (bench/detections.py, whose docstring says how).
 
 smtpd services of one throwaway Postfix (tests/support/postfix.py), fed by smtp-source with
 the same clean mail, delivered to smtp-sink:
@@ -149,7 +153,14 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def main() -> None:
+    if "--rspamd" in sys.argv:
+        sys.argv.remove("--rspamd")
+        import detections
+
+        detections.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rspamd", action="store_true", help="scanning with rspamd instead")
     parser.add_argument("--quick", action="store_true", help="fewer messages")
     parser.add_argument("--messages", type=int, help="messages per throughput run")
     parser.add_argument("--runs", type=int, default=5, help="throughput runs per variant")

@@ -15,6 +15,7 @@ Listeners (each with a mailpolicy milter of its own, over TCP):
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import socket
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from tests.support.mailflow import (
     settle,
 )
 from tests.support.postfix import Postfix, free_port
+from tests.support.rdap import RdapServer, serving_rdap
 from tests.support.rspamd import (
     CLEAN_DOMAIN,
     CLEAN_HOST,
@@ -63,11 +65,18 @@ TEMPFAIL = "451 4.7.1 mailpolicy cannot scan this message now; try again later"
 
 
 @pytest.fixture(scope="module")
+def rdap() -> Iterator[RdapServer]:
+    with serving_rdap() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def mail(
     template_db: Path,
     tmp_path_factory: pytest.TempPathFactory,
     rspamd: Rspamd,
     detect_dns: tuple[Zones, int],
+    rdap: RdapServer,
 ) -> Iterator[MailSystem]:
     if shutil.which("postfix") is None or shutil.which("smtp-sink") is None:
         raise RuntimeError("Postfix is not installed: `make test` installs it (see Makefile)")
@@ -82,7 +91,13 @@ def mail(
     silent.listen(64)
     closed = free_port()
     rspamds = {
-        "scan": {"rspamd_url": rspamd.url, "rspamd_timeout": "10"},
+        # RDAP answers from loopback at once: waiting for it makes every first lookup count.
+        "scan": {
+            "rspamd_url": rspamd.url,
+            "rspamd_timeout": "10",
+            "rdap_url": rdap.base_url,
+            "rdap_wait": "5",
+        },
         "patient": {
             "rspamd_url": f"http://127.0.0.1:{silent.getsockname()[1]}",
             "rspamd_timeout": "1",
@@ -305,6 +320,48 @@ def test_a_lookalike_is_dropped_until_a_trusted_domain_says_it_is_ours(
     assert (recipients, disposition) == (ann, "NONE")
     cancelled = f"detection lookalike {lookalike}: confusable characters of {corp['domain']}"
     assert f"{cancelled} overridden by trusted_domains/{trusted['id']}" in items, items
+
+
+def test_a_domain_registered_days_ago_is_suspicious_until_trusted_as_recent(
+    mail: MailSystem, account: Account, rdap: RdapServer
+) -> None:
+    corp = account.protect(mail.unique("recent") + ".example", "SUSPICIOUS")
+    name = mail.unique("fresh")
+    fresh = f"{name}.org"
+    rdap.publish(fresh, registered=dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
+    sender = f"sales@{fresh}"
+    ann = f"ann@{corp['domain']}"
+    settle()
+    first = mail.unique("recent-")
+    sent = send(
+        mail.postfix.port("scan"), sender, [ann], message(first, sender, [ann]), client=STRANGER
+    )
+    assert sent.data is not None
+    assert sent.data[0] == 550, sent
+    assert sent.data[1].endswith("mailpolicy: disposition SUSPICIOUS"), sent
+    assert rdap.count(fresh) == 1
+    trusted = account.create(
+        "trusted_domains",
+        {
+            "pattern": rf"^{name}[.]org$",
+            "is_regex": True,
+            "is_recent": True,
+            "is_similarity": False,
+        },
+    )
+    settle()
+    second = mail.unique("recent-")
+    sent = send(
+        mail.postfix.port("scan"), sender, [ann], message(second, sender, [ann]), client=STRANGER
+    )
+    assert sent.data is not None
+    assert sent.data[0] == 250, sent
+    recipients, disposition, items = reasons(mail, second)
+    assert (recipients, disposition) == (ann, "NONE")
+    cancelled = [i for i in items if i.startswith("detection rdap ")]
+    assert cancelled, items
+    assert cancelled[0].endswith(f"overridden by trusted_domains/{trusted['id']}"), items
+    assert rdap.count(fresh) == 1  # the registration date was remembered
 
 
 def test_list_mail_is_bulk(mail: MailSystem, account: Account) -> None:

@@ -376,3 +376,81 @@ def test_no_milter_logged_a_failure(mail: MailSystem) -> None:
         assert "Traceback" not in log, log
         assert " ERROR" not in log, log
         assert "deferred" not in log, log
+
+
+def test_regex_patterns_an_exempt_recipient_and_a_disabled_policy_on_real_mail(
+    mail: MailSystem, account: Account
+) -> None:
+    corp = account.protect(mail.unique("regex") + ".example", "MALICIOUS", "MALICIOUS-BEC")
+    domain = corp["domain"]
+    account.create(
+        "block_senders",
+        {"pattern": r"^promo[0-9]+@mailer[.]example$", "pattern_type": "EMAIL", "is_regex": True},
+    )
+    exempt = account.create(
+        "allow_policies",
+        {
+            "pattern": rf"^(abuse|postmaster)@{domain.replace('.', '[.]')}$",
+            "pattern_type": "EMAIL",
+            "is_regex": True,
+            "is_exempt_recipient": True,
+            "is_acceptable_sender": False,
+            "is_trusted_sender": False,
+            "verify_sender": False,
+        },
+    )
+    account.create(
+        "impersonation_registry",
+        {
+            "name": "Chief Executive",
+            "email": rf"^chief(-office)?@{domain}$",
+            "is_email_regex": True,
+        },
+    )
+    account.create(
+        "content_policies",
+        {"name": "Off", "pattern": "lottery", "targets": ["SUBJECT"], "enabled": False},
+    )
+    settle()
+    ann, abuse = f"ann@{domain}", f"abuse@{domain}"
+    # The regex blocks promo7@ at RCPT; the exempt recipient still gets the message.
+    subject = mail.unique("promo-")
+    sender = "promo7@mailer.example"
+    sent = send(mail.postfix.port(), sender, [ann, abuse], message(subject, sender, [ann, abuse]))
+    assert refused(sent.rcpt[ann], "blocked sender"), sent
+    assert sent.rcpt[abuse][0] == 250
+    delivered = mail.postfix.wait_delivered(subject)
+    assert delivered.recipients == [abuse]
+    assert (
+        f"exempt_recipient allow_policies/{exempt['id']}"
+        in delivered.message["X-MailPolicy-Reasons"]
+    )
+    # A sender the regex does not match is not blocked.
+    other = mail.unique("news-")
+    sent = send(
+        mail.postfix.port(), "news@mailer.example", [ann], message(other, "x@y.example", [ann])
+    )
+    assert sent.rcpt[ann][0] == 250
+    mail.postfix.wait_delivered(other)
+    # The registered name from an address its regex admits is the person; from another, not.
+    genuine, forged = mail.unique("genuine-"), mail.unique("forged-")
+    for subject, sender in ((genuine, f"chief-office@{domain}"), (forged, "chief@free.example")):
+        sent = send(
+            mail.postfix.port(),
+            sender,
+            [ann],
+            message(subject, sender, [ann], display_name="Chief Executive"),
+        )
+        assert sent.data is not None
+        if subject == genuine:
+            assert sent.data[0] == 250, sent
+        else:
+            assert refused(sent.data, "impersonation of a registered name"), sent
+    assert mail.postfix.wait_delivered(genuine).message["X-MailPolicy-Disposition"] == "NONE"
+    assert not mail.postfix.was_delivered(forged)
+    # A disabled content policy matches nothing.
+    lottery = mail.unique("You won the lottery ")
+    sent = send(mail.postfix.port(), "x@y.example", [ann], message(lottery, "x@y.example", [ann]))
+    assert sent.data is not None
+    assert sent.data[0] == 250, sent
+    mail.postfix.wait_delivered(lottery)
