@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from fastapi.testclient import TestClient
 
 from mailpolicy.db import Database
@@ -62,3 +64,7 @@ def test_milter_says_in_one_line_when_it_cannot_listen(cli: Cli) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot listen on unix:/nonexistent/dir/milter.sock")
     assert "Traceback" not in result.stderr
+    # The milter blocks the stop signals while it serves (libmilter takes them on a thread of
+    # its own); the process that ran it has its own mask back, so its children can be stopped.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert not blocked & {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}

@@ -13,7 +13,14 @@ from fastapi.testclient import TestClient
 
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
-from tests.support.api import Api, Tenant, assert_error, make_tenant, protect
+from tests.support.api import (
+    Api,
+    Tenant,
+    acceptable_sender,
+    assert_error,
+    make_tenant,
+    protect,
+)
 from tests.support.rspamd import (
     CLEAN_DOMAIN,
     CLEAN_HOST,
@@ -103,15 +110,7 @@ def test_an_acceptable_sender_rescues_spam_and_the_answer_says_by_which_entry(
     sender = f"billing@{CLEAN_DOMAIN}"
     policy = api.create(
         "allow_policies",
-        {
-            "pattern": sender,
-            "pattern_type": "EMAIL",
-            "is_regex": False,
-            "is_acceptable_sender": True,
-            "is_exempt_recipient": False,
-            "is_trusted_sender": False,
-            "verify_sender": False,
-        },
+        acceptable_sender(sender),
     )
     told = scan(client, tenant, eml(sender, f"Invoice.\n{GTUBE}\n"))
     [only] = told["recipients"]

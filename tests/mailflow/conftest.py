@@ -19,12 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from mailpolicy.app import create_app
-from mailpolicy.config import Settings
 from tests.support.api import make_tenant
-from tests.support.mailflow import MAILPOLICY, Account, MailSystem, Process, milter_environment
+from tests.support.mailflow import (
+    MAILPOLICY,
+    Account,
+    MailSystem,
+    Process,
+    milter_environment,
+    running,
+)
 from tests.support.postfix import TRUSTED_AUTHSERV_ID, Postfix, free_port
 
 AUTH_MILTER = Path(__file__).with_name("authmilter.py")
@@ -82,19 +86,8 @@ def mail(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         dict(os.environ),
         directory / "milter-auth.log",
     )
-    app = create_app(Settings(database_url=url, postfix_config_dir=str(postfix.directory)))
-    try:
-        postfix.write_configuration()  # the milter's socket directory
-        for process in milters.values():
-            process.start()
-        postfix.start()
-        with TestClient(app) as client:
-            yield MailSystem(postfix, app, client, milters, directory)
-    finally:
-        postfix.stop()
-        for process in milters.values():
-            process.stop()
-        app.state.db.dispose()
+    with running(postfix, milters, directory, url) as system:
+        yield system
 
 
 # ---- settings through the API -------------------------------------------------------------

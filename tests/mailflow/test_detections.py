@@ -23,10 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from mailpolicy.app import create_app
-from mailpolicy.config import Settings
+from tests.support.api import acceptable_sender
 from tests.support.authority import Zones
 from tests.support.mailflow import (
     MAILPOLICY,
@@ -36,6 +34,7 @@ from tests.support.mailflow import (
     eventually,
     message,
     milter_environment,
+    running,
     send,
     settle,
 )
@@ -128,19 +127,8 @@ def mail(
         )
         for name, settings in rspamds.items()
     }
-    app = create_app(Settings(database_url=url, postfix_config_dir=str(postfix.directory)))
-    try:
-        for process in milters.values():
-            process.start()
-        postfix.start()
-        with TestClient(app) as client:
-            yield MailSystem(postfix, app, client, milters, directory)
-    finally:
-        postfix.stop()
-        for process in milters.values():
-            process.stop()
-        silent.close()
-        app.state.db.dispose()
+    with silent, running(postfix, milters, directory, url) as system:
+        yield system
 
 
 def investigate(account: Account, *parts: str, **params: str) -> Any:
@@ -149,6 +137,29 @@ def investigate(account: Account, *parts: str, **params: str) -> Any:
     response = account.mail.client.get(path, params=params, headers=account.tenant.read)
     assert response.status_code == 200, response.text
     return response.json()["result"]
+
+
+def one(
+    mail: MailSystem,
+    sender: str,
+    to: str,
+    text: str = "Hello.\n",
+    *,
+    listener: str = "scan",
+    client: tuple[str, str] = CLEAN,
+) -> tuple[str, tuple[int, str]]:
+    """One message from `sender` to `to` through `listener`: its subject and the answer to its
+    DATA."""
+    subject = mail.unique(f"{listener}-")
+    sent = send(
+        mail.postfix.port(listener),
+        sender,
+        [to],
+        message(subject, sender, [to], text=text),
+        client=client,
+    )
+    assert sent.data is not None, sent
+    return subject, sent.data
 
 
 def reasons(mail: MailSystem, subject: str) -> tuple[str, str, list[str]]:
@@ -181,17 +192,9 @@ def test_gtube_is_dropped_where_spam_is_dropped_and_labelled_elsewhere(
     assert disposition == "SPAM"
     assert any(item.startswith("detection rspamd action 'reject'") for item in items), items
     # Only ann: the whole message is refused, and Postfix never queues it.
-    alone = mail.unique("gtube-alone-")
-    sent = send(
-        mail.postfix.port("scan"),
-        sender,
-        [ann],
-        message(alone, sender, [ann], text=f"{GTUBE}\n"),
-        client=CLEAN,
-    )
-    assert sent.data is not None
-    assert sent.data[0] == 550, sent
-    assert sent.data[1].endswith("mailpolicy: disposition SPAM"), sent
+    alone, reply = one(mail, sender, ann, f"{GTUBE}\n")
+    assert reply[0] == 550, reply
+    assert reply[1].endswith("mailpolicy: disposition SPAM"), reply
     assert not mail.postfix.was_delivered(alone)
 
 
@@ -202,28 +205,12 @@ def test_an_acceptable_sender_rescues_spam_but_not_a_virus(
     sender = f"billing@{CLEAN_DOMAIN}"
     policy = account.create(
         "allow_policies",
-        {
-            "pattern": sender,
-            "pattern_type": "EMAIL",
-            "is_regex": False,
-            "is_acceptable_sender": True,
-            "is_exempt_recipient": False,
-            "is_trusted_sender": False,
-            "verify_sender": False,
-        },
+        acceptable_sender(sender),
     )
     settle()
     ann = f"ann@{corp['domain']}"
-    subject = mail.unique("rescued-")
-    sent = send(
-        mail.postfix.port("scan"),
-        sender,
-        [ann],
-        message(subject, sender, [ann], text=f"Your invoice.\n{GTUBE}\n"),
-        client=CLEAN,
-    )
-    assert sent.data is not None
-    assert sent.data[0] == 250, sent
+    subject, reply = one(mail, sender, ann, f"Your invoice.\n{GTUBE}\n")
+    assert reply[0] == 250, reply
     recipients, disposition, items = reasons(mail, subject)
     assert (recipients, disposition) == (ann, "NONE")
     rescued = f"overridden by allow_policies/{policy['id']}"
@@ -255,21 +242,13 @@ def test_dmarc_p_reject_makes_a_spoof(mail: MailSystem, account: Account) -> Non
         # The clean domain publishes p=none: its failure is no spoof.
         (f"orders@{CLEAN_DOMAIN}", STRANGER, False),
     ):
-        subject = mail.unique("spoof-")
-        sent = send(
-            mail.postfix.port("scan"),
-            sender,
-            [ann],
-            message(subject, sender, [ann], text="Please pay the attached invoice.\n"),
-            client=client,
-        )
-        assert sent.data is not None
+        subject, reply = one(mail, sender, ann, "Please pay the attached invoice.\n", client=client)
         if dropped:
-            assert sent.data[0] == 550, sent
-            assert sent.data[1].endswith("mailpolicy: disposition SPOOF"), sent
+            assert reply[0] == 550, reply
+            assert reply[1].endswith("mailpolicy: disposition SPOOF"), reply
             assert not mail.postfix.was_delivered(subject)
         else:
-            assert sent.data[0] == 250, sent
+            assert reply[0] == 250, reply
             mail.postfix.wait_delivered(subject)
         [record] = eventually(
             lambda subject=subject: investigate(account, subject=subject), lambda found: found
@@ -289,16 +268,8 @@ def test_a_lookalike_is_dropped_until_a_trusted_domain_says_it_is_ours(
     sender = f"payments@{lookalike}"
     ann = f"ann@{corp['domain']}"
     settle()
-    first = mail.unique("lookalike-")
-    sent = send(
-        mail.postfix.port("scan"),
-        sender,
-        [ann],
-        message(first, sender, [ann], text="New bank details.\n"),
-        client=STRANGER,
-    )
-    assert sent.data is not None
-    assert sent.data[0] == 550, sent
+    first, reply = one(mail, sender, ann, "New bank details.\n", client=STRANGER)
+    assert reply[0] == 550, reply
     assert not mail.postfix.was_delivered(first)
 
     trusted = account.create(
@@ -306,16 +277,8 @@ def test_a_lookalike_is_dropped_until_a_trusted_domain_says_it_is_ours(
         {"pattern": lookalike, "is_regex": False, "is_recent": False, "is_similarity": True},
     )
     settle()
-    second = mail.unique("lookalike-")
-    sent = send(
-        mail.postfix.port("scan"),
-        sender,
-        [ann],
-        message(second, sender, [ann], text="New bank details.\n"),
-        client=STRANGER,
-    )
-    assert sent.data is not None
-    assert sent.data[0] == 250, sent
+    second, reply = one(mail, sender, ann, "New bank details.\n", client=STRANGER)
+    assert reply[0] == 250, reply
     recipients, disposition, items = reasons(mail, second)
     assert (recipients, disposition) == (ann, "NONE")
     cancelled = f"detection lookalike {lookalike}: confusable characters of {corp['domain']}"
@@ -332,13 +295,10 @@ def test_a_domain_registered_days_ago_is_suspicious_until_trusted_as_recent(
     sender = f"sales@{fresh}"
     ann = f"ann@{corp['domain']}"
     settle()
-    first = mail.unique("recent-")
-    sent = send(
-        mail.postfix.port("scan"), sender, [ann], message(first, sender, [ann]), client=STRANGER
-    )
-    assert sent.data is not None
-    assert sent.data[0] == 550, sent
-    assert sent.data[1].endswith("mailpolicy: disposition SUSPICIOUS"), sent
+    first, reply = one(mail, sender, ann, client=STRANGER)
+    assert reply[0] == 550, reply
+    assert reply[1].endswith("mailpolicy: disposition SUSPICIOUS"), reply
+    assert not mail.postfix.was_delivered(first)
     assert rdap.count(fresh) == 1
     trusted = account.create(
         "trusted_domains",
@@ -350,12 +310,8 @@ def test_a_domain_registered_days_ago_is_suspicious_until_trusted_as_recent(
         },
     )
     settle()
-    second = mail.unique("recent-")
-    sent = send(
-        mail.postfix.port("scan"), sender, [ann], message(second, sender, [ann]), client=STRANGER
-    )
-    assert sent.data is not None
-    assert sent.data[0] == 250, sent
+    second, reply = one(mail, sender, ann, client=STRANGER)
+    assert reply[0] == 250, reply
     recipients, disposition, items = reasons(mail, second)
     assert (recipients, disposition) == (ann, "NONE")
     cancelled = [i for i in items if i.startswith("detection rdap ")]
@@ -397,39 +353,16 @@ def test_rspamd_away_follows_the_failure_policy_without_holding_the_mail(
     ann = f"ann@{corp['domain']}"
     settle()
     # rspamd never answers: after rspamd_timeout the message is decided without a scan.
-    accepted = mail.unique("unscanned-")
-    sent = send(
-        mail.postfix.port("patient"),
-        sender,
-        [ann],
-        message(accepted, sender, [ann], text=f"{GTUBE}\n"),
-        client=CLEAN,
-    )
-    assert sent.data is not None
-    assert sent.data[0] == 250, sent
+    accepted, reply = one(mail, sender, ann, f"{GTUBE}\n", listener="patient")
+    assert reply[0] == 250, reply
     recipients, disposition, items = reasons(mail, accepted)
     assert (recipients, disposition) == (ann, "NONE")
     assert "rspamd scan failed" in items, items
     # rspamd refuses connections and the policy is tempfail: the client is told to retry.
-    deferred = mail.unique("deferred-")
-    sent = send(
-        mail.postfix.port("careful"),
-        sender,
-        [ann],
-        message(deferred, sender, [ann], text="Hello.\n"),
-        client=CLEAN,
-    )
-    assert sent.data is not None
-    assert f"{sent.data[0]} {sent.data[1]}" == TEMPFAIL, sent
+    deferred, reply = one(mail, sender, ann, "Hello.\n", listener="careful")
+    assert f"{reply[0]} {reply[1]}" == TEMPFAIL, reply
     assert not mail.postfix.was_delivered(deferred)
     # The same GTUBE through the scanning listener: dropped, so the failure was the only reason.
-    scanned = mail.unique("scanned-")
-    sent = send(
-        mail.postfix.port("scan"),
-        sender,
-        [ann],
-        message(scanned, sender, [ann], text=f"{GTUBE}\n"),
-        client=CLEAN,
-    )
-    assert sent.data is not None
-    assert sent.data[0] == 550, sent
+    scanned, reply = one(mail, sender, ann, f"{GTUBE}\n")
+    assert reply[0] == 550, reply
+    assert not mail.postfix.was_delivered(scanned)

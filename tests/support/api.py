@@ -135,6 +135,19 @@ def assert_error(
     return body
 
 
+def acceptable_sender(pattern: str, pattern_type: str = "EMAIL") -> dict[str, Any]:
+    """An allow policy's create body making `pattern` an acceptable sender, nothing more."""
+    return {
+        "pattern": pattern,
+        "pattern_type": pattern_type,
+        "is_regex": False,
+        "is_acceptable_sender": True,
+        "is_exempt_recipient": False,
+        "is_trusted_sender": False,
+        "verify_sender": False,
+    }
+
+
 def protect(
     create: Callable[[str, dict[str, Any]], dict[str, Any]],
     database: Database,

@@ -17,6 +17,8 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,6 +28,8 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mailpolicy.app import create_app
+from mailpolicy.config import Settings
 from tests.support.api import Tenant, protect
 from tests.support.postfix import TRUSTED_AUTHSERV_ID, Postfix, wait_for
 
@@ -100,6 +104,26 @@ def milter_environment(database_url: str, **settings: str) -> dict[str, str]:
         **{f"MAILPOLICY_{name.upper()}": value for name, value in settings.items()},
     )
     return env
+
+
+@contextmanager
+def running(
+    postfix: Postfix, milters: dict[str, Process], directory: Path, url: str
+) -> Iterator[MailSystem]:
+    """Start the milters, then Postfix, and the app on `url`; stop them all on the way out."""
+    app = create_app(Settings(database_url=url, postfix_config_dir=str(postfix.directory)))
+    try:
+        postfix.write_configuration()  # the milter's socket directory
+        for process in milters.values():
+            process.start()
+        postfix.start()
+        with TestClient(app) as client:
+            yield MailSystem(postfix, app, client, milters, directory)
+    finally:
+        postfix.stop()
+        for process in milters.values():
+            process.stop()
+        app.state.db.dispose()
 
 
 # ---- settings through the API -------------------------------------------------------------

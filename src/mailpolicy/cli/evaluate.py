@@ -96,6 +96,13 @@ def _message_problems(exc: ValidationError, from_eml: set[str], eml: Path | None
     return lines
 
 
+# The connection's options, as evaluate and scan both take them.
+ClientHostnameOpt = Annotated[str | None, typer.Option("--client-hostname", metavar="HOST")]
+HeloOpt = Annotated[str | None, typer.Option("--helo", metavar="HOST")]
+TlsProtocolOpt = Annotated[
+    str | None,
+    typer.Option("--tls-protocol", metavar="NAME", help="e.g. TLSv1.3; omit for plaintext."),
+]
 REQUIRED_UNLESS_EML = "[dim red]\\[required unless --eml has {}][/]"
 
 
@@ -136,14 +143,9 @@ def evaluate(
             help="Envelope recipient (repeat). " + REQUIRED_UNLESS_EML.format("To or Cc"),
         ),
     ] = None,
-    client_hostname: Annotated[
-        str | None, typer.Option("--client-hostname", metavar="HOST")
-    ] = None,
-    helo: Annotated[str | None, typer.Option("--helo", metavar="HOST")] = None,
-    tls_protocol: Annotated[
-        str | None,
-        typer.Option("--tls-protocol", metavar="NAME", help="e.g. TLSv1.3; omit for plaintext."),
-    ] = None,
+    client_hostname: ClientHostnameOpt = None,
+    helo: HeloOpt = None,
+    tls_protocol: TlsProtocolOpt = None,
     tls_cipher: Annotated[str, typer.Option("--tls-cipher", metavar="NAME")] = "unknown",
     spf: Annotated[
         str,

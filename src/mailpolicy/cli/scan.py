@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from mailpolicy.access.accounts import require_account
 from mailpolicy.cli.context import AccountOpt, load_settings, session_scope
-from mailpolicy.cli.evaluate import print_verdicts
+from mailpolicy.cli.evaluate import ClientHostnameOpt, HeloOpt, TlsProtocolOpt, print_verdicts
 from mailpolicy.cli.reporting import USAGE, CliError, out
 from mailpolicy.errors import ValidationFailed
 
@@ -58,14 +58,9 @@ def scan(
             "--rcpt", metavar="ADDRESS", help="Envelope recipient (repeat); default: To and Cc."
         ),
     ] = None,
-    client_hostname: Annotated[
-        str | None, typer.Option("--client-hostname", metavar="HOST")
-    ] = None,
-    helo: Annotated[str | None, typer.Option("--helo", metavar="HOST")] = None,
-    tls_protocol: Annotated[
-        str | None,
-        typer.Option("--tls-protocol", metavar="NAME", help="e.g. TLSv1.3; omit for plaintext."),
-    ] = None,
+    client_hostname: ClientHostnameOpt = None,
+    helo: HeloOpt = None,
+    tls_protocol: TlsProtocolOpt = None,
     tls_cipher: Annotated[str | None, typer.Option("--tls-cipher", metavar="NAME")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ) -> None:

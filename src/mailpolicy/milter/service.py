@@ -431,8 +431,17 @@ def run(settings: Settings) -> None:
     # libmilter takes SIGTERM, SIGHUP and SIGINT on a thread of its own (sigwait), and stops
     # serving; the writers below then flush what they hold. Every thread started here must
     # block them too: otherwise the kernel may hand SIGTERM to one of them, whose default
-    # action ends the process with records still in memory.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    # action ends the process with records still in memory. The mask is the caller's again
+    # on the way out (a process that runs the milter and goes on, or starts others, keeps its
+    # own signals).
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        _serve(settings, where)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _serve(settings: Settings, where: str) -> None:
     database = Database(settings.database_url, settings.pool())
     policies = Policies(database, settings.milter_refresh_seconds)
     recorder = HitRecorder(database, settings.stats_flush_seconds)
