@@ -94,8 +94,10 @@ def test_every_string_and_array_a_client_sends_is_bounded(document: dict[str, An
                     found += unbounded(document, schema, f"{label} ?{parameter['name']}", set())
             body = operation.get("requestBody")
             if body is not None:
-                schema = _resolve(document, body)["content"]["application/json"]["schema"]
-                found += unbounded(document, schema, f"{label} body", set())
+                # JSON bodies, and the message POST /scan takes (message/rfc822).
+                for media, content in _resolve(document, body)["content"].items():
+                    schema = content["schema"]
+                    found += unbounded(document, schema, f"{label} body ({media})", set())
     assert found == []
 
 

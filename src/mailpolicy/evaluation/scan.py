@@ -34,7 +34,9 @@ from mailpolicy.resources.patterns import email_problem
 
 # As many recipients as a single SMTP transaction takes in Postfix's default configuration.
 MAX_RECIPIENTS = 1000
-HEADER_LINE_LIMIT = 998  # RFC 5322 2.1.1, the limit a line of a header may not pass
+HEADER_LINE_LIMIT = 998
+# The largest request body any configuration admits (MAILPOLICY_MAX_BODY_BYTES is at most this).
+MAX_MESSAGE_BYTES = 1 << 30  # RFC 5322 2.1.1, the limit a line of a header may not pass
 
 
 def _ip(value: str) -> str:
@@ -146,8 +148,13 @@ _RFC822_BODY = {
     "requestBody": {
         "required": True,
         "description": "The whole message as it would arrive over SMTP: headers, an empty "
-        "line, the body.",
-        "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+        "line, the body. At most MAILPOLICY_MAX_BODY_BYTES (1 MiB unless configured; never "
+        "over 1 GiB), or a 413.",
+        "content": {
+            "message/rfc822": {
+                "schema": {"type": "string", "format": "binary", "maxLength": MAX_MESSAGE_BYTES}
+            }
+        },
     }
 }
 
