@@ -36,7 +36,7 @@ from pathlib import Path
 
 # Run as `python bench/<name>.py`: this folder is on sys.path.
 from mailflow import drain, prepare_database, throughput
-from report import DOCS, cpu_model, write_section
+from report import cpu_model, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -212,11 +212,7 @@ def main() -> None:
         "records the mailpolicy milter kept (warm-up included).",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
-        print(f"written to {DOCS}")
+    publish(SECTION, lines, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from mailpolicy.engine import (
 )
 
 # Run as `python bench/<name>.py`: this folder is on sys.path.
-from report import DOCS, cpu_model, write_section
+from report import cpu_model, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 # The linear-scan floor is the tests' reference evaluator.
@@ -548,11 +548,7 @@ def main() -> None:
             f" {_mib(result.rss_bytes)} RSS growth |"
         )
     lines.append("")
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
-        print(f"written to {DOCS.relative_to(ROOT)}")
+    publish(SECTION, lines, write=not args.no_write)
 
 
 if __name__ == "__main__":

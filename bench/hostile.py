@@ -29,7 +29,7 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 
 # Run as `python bench/<name>.py`: this folder is on sys.path.
-from report import DOCS, cpu_model, write_section
+from report import cpu_model, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 # The server is started as the hardening tests start it.
@@ -253,11 +253,7 @@ def main() -> None:
         f" {max(attack.taken) / 1e6:.1f} MB | |",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
-        print(f"written to {DOCS.relative_to(ROOT)}")
+    publish(SECTION, lines, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from rapidfuzz.distance import OSA
 from mailpolicy.detect.lookalike import CHECKS, LookalikeIndex, max_edits, split_domain
 
 # Run as `python bench/<name>.py`: this folder is on sys.path.
-from report import DOCS, cpu_model, write_section
+from report import cpu_model, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Lookalike domains"
@@ -380,11 +380,7 @@ def main() -> None:
     counts = Counter(how.split(" ", 1)[0] for _, _, how in fp.flagged)
     print("flagged by first word of how:", dict(counts))
     lines.append("")
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
-        print(f"written to {DOCS.relative_to(ROOT)}")
+    publish(SECTION, lines, write=not args.no_write)
 
 
 if __name__ == "__main__":

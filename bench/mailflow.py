@@ -39,7 +39,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 # Run as `python bench/<name>.py`: this folder is on sys.path.
-from report import DOCS, cpu_model, write_section
+from report import cpu_model, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 # The Postfix harness is the mail-flow tests'.
@@ -284,11 +284,7 @@ def main() -> None:
         row("added by the milter over TCP", added_tcp),
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
-        print(f"written to {DOCS}")
+    publish(SECTION, lines, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -35,3 +35,12 @@ def write_section(section: str, text: str) -> None:
         body = (before + "\n\n" if before else "") + text + ("\n" + after if after else "")
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text(body.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def publish(section: str, lines: list[str], write: bool) -> None:
+    """Print a benchmark's section and, when `write`, put it in docs/benchmarks.md."""
+    text = "\n".join(lines)
+    print(text)
+    if write:
+        write_section(section, text)
+        print(f"written to {DOCS}")

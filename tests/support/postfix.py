@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+from tests.support.servers import free_port
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 HOSTNAME = "mx.corp.example"
 TRUSTED_AUTHSERV_ID = HOSTNAME
@@ -52,13 +54,6 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def readme_block(language: str, after: str) -> str:

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.servers import free_port
+
 # The EICAR test file: 68 bytes of ASCII that every scanner reports, harmless by design.
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 EICAR_SIGNATURE = "Eicar-Test-Signature"
@@ -49,13 +51,6 @@ NOT_INSTALLED = (
     "{what} is not installed: `make test` installs it "
     "(Debian packages rspamd and clamav-daemon; see the Makefile)"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _require(binary: str, what: str) -> str:
