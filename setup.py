@@ -18,6 +18,7 @@ ENGINE = [
     "src/mailpolicy/engine/index.py",
     "src/mailpolicy/engine/decide.py",
     "src/mailpolicy/engine/snapshot.py",
+    "src/mailpolicy/engine/changes.py",
     "src/mailpolicy/engine/evaluator.py",
 ]
 

@@ -2,7 +2,8 @@
 
 Build a :class:`Snapshot` from the settings lists with :func:`build_snapshot` (or from rules
 of every kind, mixed, with :func:`snapshot_of`), then call :func:`evaluate` for each message.
-Snapshots are immutable; rebuild and swap on change.
+Snapshots are immutable; rebuild and swap on change, or let a :class:`SnapshotBuilder`
+apply the entries that changed.
 
 This module is the engine's one door: nothing outside the engine imports its submodules (the
 linter enforces it; docs/architecture.md). The normalisers and pattern checks are exported
@@ -10,6 +11,7 @@ too, so that what the API stores is keyed exactly as the engine reads it.
 """
 
 from mailpolicy.engine import evaluator as _evaluator
+from mailpolicy.engine.changes import SnapshotBuilder
 from mailpolicy.engine.evaluator import evaluate
 from mailpolicy.engine.model import (
     DISPOSITIONS,
@@ -41,11 +43,13 @@ from mailpolicy.engine.regex import (
 )
 from mailpolicy.engine.snapshot import (
     Rule,
+    RuleKey,
     Snapshot,
     body_policies,
     build_snapshot,
     prepare_pattern,
     reference_domains,
+    rule_key,
     snapshot_of,
 )
 
@@ -73,8 +77,10 @@ __all__ = [
     "RecipientVerdict",
     "RegexError",
     "Rule",
+    "RuleKey",
     "SendingDomainRestrictionRule",
     "Snapshot",
+    "SnapshotBuilder",
     "TLSInfo",
     "TrustedDomainRule",
     "Verdict",
@@ -88,5 +94,6 @@ __all__ = [
     "prepare_pattern",
     "reference_domains",
     "regex_options",
+    "rule_key",
     "snapshot_of",
 ]

@@ -261,22 +261,28 @@ class PatternIndexBuilder(Generic[T]):
         return {key: tuple(entries) for key, entries in self.domains.items()}
 
     def ip_index(self, version: int) -> IpIndex[T]:
-        by_shift = self.ip[version]
-        ranges = sorted(
-            (net << shift, ((net + 1) << shift) - 1)
-            for shift, table in by_shift.items()
-            for net in table
-        )
-        starts: list[int] = []
-        ends: list[int] = []
-        for start, end in ranges:
-            if ends and start <= ends[-1] + 1:
-                ends[-1] = max(ends[-1], end)
-            else:
-                starts.append(start)
-                ends.append(end)
-        tables = tuple(
-            (shift, {net: tuple(entries) for net, entries in by_shift[shift].items()})
-            for shift in sorted(by_shift)
-        )
-        return IpIndex(tuple(starts), tuple(ends), tables)
+        return ip_index_of(self.ip[version])
+
+
+def ip_index_of(by_shift: Mapping[int, Mapping[int, Sequence[T]]]) -> IpIndex[T]:
+    """The index of one address family's tables: bits shifted off -> network -> entries
+    (a shift with no networks is left out)."""
+    ranges = sorted(
+        (net << shift, ((net + 1) << shift) - 1)
+        for shift, table in by_shift.items()
+        for net in table
+    )
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end in ranges:
+        if ends and start <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    tables = tuple(
+        (shift, {net: tuple(entries) for net, entries in by_shift[shift].items()})
+        for shift in sorted(by_shift)
+        if by_shift[shift]
+    )
+    return IpIndex(tuple(starts), tuple(ends), tables)

@@ -323,7 +323,7 @@ def _index_restrictions(
     return count
 
 
-def _index_content(
+def index_content(
     rules: Iterable[ContentPolicyRule],
     subject: dict[str, list[ContentEntry]],
     body: dict[str, list[ContentEntry]],
@@ -348,7 +348,7 @@ def _index_content(
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     # A build allocates millions of small objects and no reference cycles worth collecting;
     # left running, the cyclic collector rescans the growing heap again and again, which
     # costs about 40 % of a million-entry build. Reference counting still frees everything.
@@ -378,8 +378,8 @@ def build_snapshot(
     an IP pattern that is no address, ...) is left out and listed in
     :attr:`Snapshot.skipped` as ``(resource, id, reason)``.
     """
-    with _collector_paused():
-        return _build(
+    with collector_paused():
+        return build_parts(
             allow_policies,
             blocked_senders,
             trusted_domains,
@@ -387,7 +387,7 @@ def build_snapshot(
             domains,
             restrictions,
             content_policies,
-        )
+        ).snapshot
 
 
 # Any one settings entry, as the engine reads it.
@@ -400,6 +400,26 @@ Rule = (
     | SendingDomainRestrictionRule
     | ContentPolicyRule
 )
+
+
+# Which entry a rule is: (resource, id).
+RuleKey = tuple[str, str]
+
+
+def rule_key(rule: Rule) -> RuleKey:
+    if isinstance(rule, AllowPolicyRule):
+        return (RESOURCE_ALLOW, rule.id)
+    if isinstance(rule, BlockedSenderRule):
+        return (RESOURCE_BLOCK, rule.id)
+    if isinstance(rule, TrustedDomainRule):
+        return (RESOURCE_TRUSTED_DOMAINS, rule.id)
+    if isinstance(rule, ImpersonationRule):
+        return (RESOURCE_IMPERSONATION, rule.id)
+    if isinstance(rule, ProtectedDomainRule):
+        return (RESOURCE_DOMAINS, rule.id)
+    if isinstance(rule, SendingDomainRestrictionRule):
+        return (RESOURCE_RESTRICTIONS, rule.id)
+    return (RESOURCE_CONTENT, rule.id)
 
 
 def snapshot_of(rules: Iterable[Rule]) -> Snapshot:
@@ -437,7 +457,35 @@ def snapshot_of(rules: Iterable[Rule]) -> Snapshot:
     )
 
 
-def _build(
+class Parts:
+    """A snapshot and what its build found wrong, by cause: the entries left out on their own
+    account (one reason each, in build order), and those a regex set's compiler refused, per
+    set (what a build that follows changes must keep apart; see mailpolicy.engine.changes)."""
+
+    __slots__ = (
+        "content_rejected",
+        "policy_rejected",
+        "rule_skipped",
+        "snapshot",
+        "trusted_rejected",
+    )
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        rule_skipped: list[Skipped],
+        policy_rejected: list[Skipped],
+        trusted_rejected: list[Skipped],
+        content_rejected: list[Skipped],
+    ) -> None:
+        self.snapshot = snapshot
+        self.rule_skipped = rule_skipped
+        self.policy_rejected = policy_rejected
+        self.trusted_rejected = trusted_rejected
+        self.content_rejected = content_rejected
+
+
+def build_parts(
     allow_policies: Iterable[AllowPolicyRule],
     blocked_senders: Iterable[BlockedSenderRule],
     trusted_domains: Iterable[TrustedDomainRule],
@@ -445,7 +493,7 @@ def _build(
     domains: Iterable[ProtectedDomainRule],
     restrictions: Iterable[SendingDomainRestrictionRule],
     content_policies: Iterable[ContentPolicyRule],
-) -> Snapshot:
+) -> Parts:
     skipped: list[Skipped] = []
     content_subject: dict[str, list[ContentEntry]] = {}
     content_body: dict[str, list[ContentEntry]] = {}
@@ -462,20 +510,16 @@ def _build(
         + _index_registry(impersonation, registry, skipped)
         + _index_protected(domains, protected, skipped)
         + _index_restrictions(restrictions, restricted, skipped)
-        + _index_content(content_policies, content_subject, content_body, skipped)
+        + index_content(content_policies, content_subject, content_body, skipped)
     )
 
-    sender_regex, sender_rejected = build_regex_set(sender.regex)
-    recipient_regex, exempt_rejected = build_regex_set(exempt.regex)
-    trusted_regex, trusted_rejected = build_regex_set(trusted.regex)
-    for policy, reason in (*sender_rejected, *exempt_rejected):
-        skipped.append((policy.resource, policy.id, reason))
-    for td_entry, reason in trusted_rejected:
-        skipped.append((RESOURCE_TRUSTED_DOMAINS, td_entry.id, reason))
-    subject_set, subject_rejected = build_search_set(content_subject)
-    body_set, body_rejected = build_search_set(content_body)
-    for content_entry, reason in (*subject_rejected, *body_rejected):
-        skipped.append((RESOURCE_CONTENT, content_entry.id, reason))
+    rule_skipped = list(skipped)
+    sender_regex, recipient_regex, policy_rejected = policy_regex_sets(sender.regex, exempt.regex)
+    trusted_regex, trusted_rejected = trusted_regex_set(trusted.regex)
+    subject_set, body_set, content_rejected = content_sets(content_subject, content_body)
+    skipped.extend(policy_rejected)
+    skipped.extend(trusted_rejected)
+    skipped.extend(content_rejected)
 
     sender_domains: dict[str, SenderSlot] = {
         domain: (tuple(entries), ()) for domain, entries in sender.domains.items()
@@ -490,7 +534,7 @@ def _build(
         exempts = recipient_domains.get(domain, ((), None))[0]
         recipient_domains[domain] = (exempts, protected_here)
 
-    return Snapshot(
+    snapshot = Snapshot(
         sender_emails=sender.frozen_emails(),
         sender_domains=sender_domains,
         sender_ipv4=sender.ip_index(4),
@@ -507,6 +551,40 @@ def _build(
         skipped=tuple(dict.fromkeys(skipped)),
         entries=count,
     )
+    return Parts(snapshot, rule_skipped, policy_rejected, trusted_rejected, content_rejected)
+
+
+def policy_regex_sets(
+    sender: dict[str, list[PolicyEntry]], exempt: dict[str, list[PolicyEntry]]
+) -> tuple[RegexSet[PolicyEntry] | None, RegexSet[PolicyEntry] | None, list[Skipped]]:
+    """The sender and recipient regex sets of allow policies and blocked senders, and the
+    entries their compiler refused."""
+    sender_regex, sender_rejected = build_regex_set(sender)
+    recipient_regex, exempt_rejected = build_regex_set(exempt)
+    rejected = [
+        (policy.resource, policy.id, reason)
+        for policy, reason in (*sender_rejected, *exempt_rejected)
+    ]
+    return sender_regex, recipient_regex, rejected
+
+
+def trusted_regex_set(
+    by_pattern: dict[str, list[TrustedDomainEntry]],
+) -> tuple[RegexSet[TrustedDomainEntry] | None, list[Skipped]]:
+    found, rejected = build_regex_set(by_pattern)
+    return found, [(RESOURCE_TRUSTED_DOMAINS, entry.id, reason) for entry, reason in rejected]
+
+
+def content_sets(
+    subject: dict[str, list[ContentEntry]], body: dict[str, list[ContentEntry]]
+) -> tuple[RegexSet[ContentEntry] | None, RegexSet[ContentEntry] | None, list[Skipped]]:
+    subject_set, subject_rejected = build_search_set(subject)
+    body_set, body_rejected = build_search_set(body)
+    rejected = [
+        (RESOURCE_CONTENT, entry.id, reason)
+        for entry, reason in (*subject_rejected, *body_rejected)
+    ]
+    return subject_set, body_set, rejected
 
 
 def body_policies(snapshot: Snapshot) -> dict[str, str]:
