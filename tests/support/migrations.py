@@ -13,13 +13,23 @@ from sqlalchemy import Engine, MetaData, inspect
 
 from mailpolicy import migrate
 from mailpolicy.db import Base
-from mailpolicy.messages.search import managed
+from mailpolicy.messages import search as message_search
+from mailpolicy.resources import search_index
 
 MODEL_TABLES = frozenset(Base.metadata.tables)
 
 
+def managed(name: str | None, type_: str, parent_names: object) -> bool:
+    """Whether the comparison looks at an object: not the search indexes of message records and
+    of settings lists (FTS5 tables and their shadow tables on SQLite, pg_trgm indexes on
+    PostgreSQL), which their migrations make and the models do not declare."""
+    return message_search.managed(name, type_, parent_names) and search_index.managed(
+        name, type_, parent_names
+    )
+
+
 def tables(engine: Engine) -> set[str]:
-    """The database's tables, but the message search index's (which the models do not declare)."""
+    """The database's tables, but the search indexes' (which the models do not declare)."""
     return {name for name in inspect(engine).get_table_names() if managed(name, "table", {})}
 
 
