@@ -103,6 +103,8 @@ bench: $(STAMP) $(MILTER_STAMP) $(DETECT_STAMP) wrk
 	$(BIN)/python bench/mailflow.py --rspamd
 	$(BIN)/python bench/fuzz.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/follow.py
+	$(BIN)/python bench/follow.py --postgresql
 
 # Where an API request's time goes: bench/api.py with the server under py-spy (the bench
 # extra); the flame data and its summaries land in var/profiles (bench/PROFILE.md reads them).

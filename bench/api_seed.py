@@ -228,8 +228,6 @@ def stored(
     row.dedupe_key = dedupe_key(spec, row)
     row.modified_at = when
     row.id = entry_id
-    if spec.after_create is not None:
-        spec.after_create(row)
     if spec is domains.SPEC:
         # As mailpolicy.resources.domains.activate leaves it.
         row.status = domains.ACTIVE

@@ -33,8 +33,21 @@ from mailpolicy.engine import (
     snapshot_of,
 )
 
-DOMAINS = ["example.com", "mail.example.com", "corp.com", "Other.NET", "xn--80ak6aa92e.com", "bad domain"]
-ADDRESSES = ["alice@example.com", "bob@corp.com", "ALICE@Example.com", "eve@other.net", "not-an-address"]
+DOMAINS = [
+    "example.com",
+    "mail.example.com",
+    "corp.com",
+    "Other.NET",
+    "xn--80ak6aa92e.com",
+    "bad domain",
+]
+ADDRESSES = [
+    "alice@example.com",
+    "bob@corp.com",
+    "ALICE@Example.com",
+    "eve@other.net",
+    "not-an-address",
+]
 NETWORKS = ["198.51.100.7", "198.51.100.0/24", "2001:db8::/32", "10.0.0.0/8", "300.1.1.1"]
 REGEXES = [r".*@example\.com", r"bob@.*", r"(unclosed", r"[a-z]+@corp\.com", r".*\.net"]
 NAMES = ["Alice Smith", "Bob", "  ", "CEO"]
@@ -72,7 +85,9 @@ def random_rule(rng: random.Random, kind: str, ident: str) -> Rule:
         return ImpersonationRule(ident, rng.choice(NAMES), email, is_regex)
     if kind == "domain":
         drops = tuple(rng.sample(["SPAM", "BULK", "MALICIOUS", "SPOOF"], rng.randrange(3)))
-        return ProtectedDomainRule(ident, rng.choice(DOMAINS), rng.choice(["ACTIVE", "PENDING"]), drops)
+        return ProtectedDomainRule(
+            ident, rng.choice(DOMAINS), rng.choice(["ACTIVE", "PENDING"]), drops
+        )
     if kind == "restriction":
         exclude = tuple(rng.sample(DOMAINS[:4], rng.randrange(3)))
         return SendingDomainRestrictionRule(ident, rng.choice(DOMAINS), exclude)
@@ -88,9 +103,8 @@ def describe(value: Any) -> Any:
     if isinstance(value, Snapshot):
         return {f.name: describe(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return (type(value).__name__,) + tuple(
-            describe(getattr(value, f.name)) for f in dataclasses.fields(value)
-        )
+        parts = [describe(getattr(value, f.name)) for f in dataclasses.fields(value)]
+        return (type(value).__name__, *parts)
     if isinstance(value, dict):
         return {describe(k): describe(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
@@ -98,7 +112,11 @@ def describe(value: Any) -> Any:
     if isinstance(value, frozenset):
         return tuple(sorted(value))
     if hasattr(value, "sets"):  # a RegexSet: its entries, and whether it has a screen
-        return ("RegexSet", tuple(describe(entries) for _, entries in value.sets), value.screen is None)
+        return (
+            "RegexSet",
+            tuple(describe(entries) for _, entries in value.sets),
+            value.screen is None,
+        )
     if hasattr(value, "tables"):  # an IpIndex
         return ("IpIndex", value.starts, value.ends, describe(value.tables))
     if isinstance(value, (str, int, float, bool)) or value is None:
@@ -165,7 +183,9 @@ def test_every_change_gives_what_a_full_build_gives(seed: int) -> None:
                 changed.append(rule_key(rules.pop(ident)))
         # A change names each entry once, as it is now (the last of several edits wins).
         latest = {rule_key(rule): rule for rule in current}
-        builder.apply(changed, [latest[k] for k in dict.fromkeys(changed) if k in latest and k[1] in rules])
+        builder.apply(
+            changed, [latest[k] for k in dict.fromkeys(changed) if k in latest and k[1] in rules]
+        )
         assert_same(builder, mail)
         assert builder.snapshot.entries == len(rules)
 

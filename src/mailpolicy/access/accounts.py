@@ -37,13 +37,16 @@ def require_account(session: Session, account_id: str) -> Account:
     return account
 
 
-def bump_settings_version(session: Session, account_id: str) -> None:
-    session.execute(
+def bump_settings_version(session: Session, account_id: str) -> int:
+    """Move the account's settings version on by one; the version this transaction wrote."""
+    version = session.execute(
         update(Account)
         .where(Account.id == account_id)
         .values(settings_version=Account.settings_version + 1)
+        .returning(Account.settings_version)
         .execution_options(synchronize_session=False)
-    )
+    ).scalar_one()
+    return int(version)
 
 
 def settings_version(session: Session, account_id: str) -> int:

@@ -79,6 +79,8 @@ class AuditEvent(Base):
         Index("ix_audit_events_account_resource", "account_id", "resource", "occurred_at", "id"),
         Index("ix_audit_events_account_actor", "account_id", "actor", "occurred_at", "id"),
         Index("ix_audit_events_account_batch", "account_id", "batch_id", "occurred_at", "id"),
+        # The change feed: what changed in an account's settings since a version.
+        Index("ix_audit_events_account_version", "account_id", "settings_version"),
     )
 
     # A sequence, so events written in the same microsecond still list in the order written.
@@ -96,6 +98,9 @@ class AuditEvent(Base):
     # The entry as the API shows it; NULL (not JSON null) before a create and after a delete.
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # The account's settings version this write moved to (a settings write; NULL for the
+    # others): the feed snapshots follow (mailpolicy.evaluation.snapshots).
+    settings_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 def record(
@@ -108,6 +113,7 @@ def record(
     entry_id: str,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
+    settings_version: int | None = None,
 ) -> None:
     """Add the event of one write to the write's own session (it commits or rolls back with it)."""
     session.add(
@@ -121,5 +127,6 @@ def record(
             batch_id=by.batch_id,
             before=before,
             after=after,
+            settings_version=settings_version,
         )
     )

@@ -1,9 +1,11 @@
 """Every account's settings as the milter decides with them, kept current from the database.
 
 A background thread looks at every account's settings version every `interval` seconds (one
-small query); an account whose version moved has its snapshot rebuilt, and the map of active
-protected domains to accounts is rebuilt with it. Readers take the current state in one
-attribute read: they never wait for a rebuild, and never see half of one.
+small query); an account whose version moved has the changes since applied to its snapshot
+(mailpolicy.evaluation.snapshots.follow: rebuilt only when the change feed cannot say what
+changed), and the map of active protected domains to accounts is rebuilt with it. Readers
+take the current state in one attribute read: they never wait for a rebuild, and never see
+half of one.
 
 If the database cannot be reached the last good state stays in use; the outage is logged
 once a minute with when that state was loaded.
@@ -18,11 +20,12 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailpolicy.access.accounts import Account
 from mailpolicy.db import Database, utcnow
 from mailpolicy.engine import Snapshot, normalize_domain
-from mailpolicy.evaluation.snapshots import load_snapshot
+from mailpolicy.evaluation.snapshots import Held, follow
 from mailpolicy.resources.domains import ACTIVE, ProtectedDomain
 
 log = logging.getLogger("mailpolicy.milter")
@@ -57,6 +60,8 @@ class Policies:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_outage_log = 0.0
+        # Only the refreshing thread reads or changes these.
+        self._held: dict[str, Held] = {}
 
     @property
     def ready(self) -> bool:
@@ -97,27 +102,26 @@ class Policies:
             versions = dict(session.execute(select(Account.id, Account.settings_version)).all())
             if versions == current.versions and current.loaded_at is not None:
                 return
-            snapshots = {
-                account_id: (
-                    current.snapshots[account_id]
-                    if current.versions.get(account_id) == version
-                    and account_id in current.snapshots
-                    else load_snapshot(session, account_id)
-                )
-                for account_id, version in versions.items()
-            }
-            active = session.execute(
-                select(ProtectedDomain.domain, ProtectedDomain.account_id, ProtectedDomain.id)
-                .where(ProtectedDomain.status == ACTIVE)
-                .order_by(ProtectedDomain.created_at, ProtectedDomain.id)
-            ).all()
-        routes: dict[str, Route] = {}
-        for domain, account_id, domain_id in active:
-            # The same domain active in two accounts: the one protected first keeps it.
-            routes.setdefault(normalize_domain(domain), Route(account_id, domain_id, domain))
+            held: dict[str, Held] = {}
+            domains_moved = current.loaded_at is None or versions.keys() != self._held.keys()
+            for account_id, version in versions.items():
+                before = self._held.get(account_id)
+                if before is not None and before.version == version:
+                    held[account_id] = before
+                    continue
+                held[account_id] = follow(session, account_id, before)
+                domains_moved = domains_moved or held[account_id].touched("domains")
+            snapshots = {account_id: h.snapshot for account_id, h in held.items()}
+            # The routes change only with a protected domain, or an account come or gone:
+            # reading every active domain again after any other write would cost a large
+            # installation most of its refresh.
+            routes = _routes(session) if domains_moved else current.routes
         if current.loaded_at is None or self._last_outage_log:
             log.info("settings loaded: %d accounts, %d active domains", len(versions), len(routes))
         self._last_outage_log = 0.0
+        self._held = held
+        # The version each snapshot is at (the one its decisions are recorded with).
+        versions = {account_id: h.version for account_id, h in held.items()}
         self.state = State(routes, snapshots, versions, utcnow())
 
     def _outage(self, exc: BaseException) -> None:
@@ -152,3 +156,17 @@ class Policies:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.refresh()
+
+
+def _routes(session: Session) -> dict[str, Route]:
+    """Every active protected domain, to the account that protects it."""
+    active = session.execute(
+        select(ProtectedDomain.domain, ProtectedDomain.account_id, ProtectedDomain.id)
+        .where(ProtectedDomain.status == ACTIVE)
+        .order_by(ProtectedDomain.created_at, ProtectedDomain.id)
+    ).all()
+    routes: dict[str, Route] = {}
+    for domain, account_id, domain_id in active:
+        # The same domain active in two accounts: the one protected first keeps it.
+        routes.setdefault(normalize_domain(domain), Route(account_id, domain_id, domain))
+    return routes

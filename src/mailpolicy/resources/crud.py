@@ -113,9 +113,11 @@ def record_change(
 
     It bumps the account's settings version (snapshots, list totals and the milter's routes
     are keyed by it) and records the audit event, with the entry as it is now (none after a
-    delete), so the change and its record commit together or not at all.
+    delete) and the version it moved to, so the change and its record commit together or not
+    at all. The events with their versions are the change feed snapshots follow
+    (mailpolicy.evaluation.snapshots).
     """
-    bump_settings_version(session, row.account_id)
+    version = bump_settings_version(session, row.account_id)
     record(
         session,
         by,
@@ -125,6 +127,7 @@ def record_change(
         entry_id=row.id,
         before=before,
         after=None if action == "delete" else spec.serialize(row),
+        settings_version=version,
     )
 
 
