@@ -17,10 +17,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mailpolicy.api.schemas import UNSET, Body, PartialBody, SearchableListQuery
 from mailpolicy.config import Rules
 from mailpolicy.engine import TARGET_BODY, TARGET_SUBJECT, ContentPolicyRule
-from mailpolicy.resources.base import EntryRead, Regex, SettingsEntry
+from mailpolicy.resources.base import EntryRead, Regex, SettingsEntry, entry_time
 from mailpolicy.resources.patterns import fail, regex_problem
 from mailpolicy.resources.spec import ResourceSpec
-from mailpolicy.timefmt import iso
 
 Target = Literal["SUBJECT", "BODY"]
 TARGET_ORDER = (TARGET_SUBJECT, TARGET_BODY)
@@ -114,8 +113,8 @@ def serialize(row: ContentPolicy) -> dict[str, Any]:
         "targets": list(row.targets),
         "enabled": row.enabled,
         "notes": row.notes,
-        "created_at": iso(row.created_at),
-        "modified_at": iso(row.modified_at),
+        "created_at": entry_time(row.created_at),
+        "modified_at": entry_time(row.modified_at),
     }
 
 

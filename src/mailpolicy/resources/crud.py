@@ -26,7 +26,8 @@ from mailpolicy.config import Rules
 from mailpolicy.db import utcnow
 from mailpolicy.errors import ApiError, Conflict, NotFound
 from mailpolicy.resources import search_index
-from mailpolicy.resources.spec import R, ResourceSpec, Values, dedupe_key
+from mailpolicy.resources.rows import order_by
+from mailpolicy.resources.spec import PlainRow, R, ResourceSpec, Values, dedupe_key
 
 
 class CountCache:
@@ -66,8 +67,21 @@ def get_entry(
     query = select(spec.model).where(spec.model.account_id == account_id, spec.model.id == entry_id)
     row = session.scalar(query.with_for_update() if lock else query)
     if row is None:
-        raise NotFound(f"No {spec.noun} with id {entry_id} in this account.")
+        raise _not_found(spec, entry_id)
     return row
+
+
+def read_entry(session: Session, spec: ResourceSpec[R], account_id: str, entry_id: str) -> PlainRow:
+    """One entry of the account as a plain row (mailpolicy.resources.rows), to answer with:
+    `spec.serialize_row` takes it."""
+    row = spec.rows.by_id(session, account_id, entry_id)
+    if row is None:
+        raise _not_found(spec, entry_id)
+    return row
+
+
+def _not_found(spec: ResourceSpec[R], entry_id: str) -> NotFound:
+    return NotFound(f"No {spec.noun} with id {entry_id} in this account.")
 
 
 def _apply(session: Session, spec: ResourceSpec[R], row: R, values: Values, rules: Rules) -> None:
@@ -225,7 +239,7 @@ def list_entries(
     counts: CountCache | None = None,
     *,
     may_count: bool = True,
-) -> tuple[list[R], int]:
+) -> tuple[list[PlainRow], int]:
     """One page of the account's entries matching `query`, and how many match in all.
 
     With `counts`, a total is counted once per settings version (see CountCache): counting
@@ -261,9 +275,17 @@ def list_entries(
     order_name = getattr(query, "order", None)
     column = spec.orderings.get(order_name or "", model.created_at)
     descending = getattr(query, "direction", None) == "desc"
+    # The page is read as plain rows (mailpolicy.resources.rows), no ORM object made.
+    reader = spec.rows
+    if len(conditions) == 1:
+        # The whole account: its statement is built and compiled once per order.
+        page_rows = reader.account_page(
+            session, account_id, column, descending, offset, query.per_page
+        )
+        return page_rows, total
     # Ties are broken by id, in the same direction, so pages never repeat or skip an entry.
-    ordering = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
-    page = select(model)
+    ordering = order_by(model, column, descending)
+    page = reader.select()
     if len(conditions) > 1 and total <= FEW_MATCHES:
         # Few matches: take them through the filter's index and sort them. Left to itself,
         # SQLite (which has no statistics unless ANALYZE ran) prefers walking the ordering's
@@ -272,8 +294,8 @@ def list_entries(
         page = page.where(model.id.in_(select(model.id).where(*counted())))
     else:
         page = page.where(*conditions)
-    rows = session.scalars(page.order_by(*ordering).offset(offset).limit(query.per_page)).all()
-    return list(rows), total
+    rows = reader.rows(session, page.order_by(*ordering).offset(offset).limit(query.per_page))
+    return rows, total
 
 
 def _total(

@@ -120,6 +120,11 @@ Transport = Annotated[str, Field(max_length=255)]
 Hops = Annotated[int, Field(ge=1, le=20)]
 
 
+def delivery_modes(stored: str) -> list[str]:
+    """The delivery modes a stored ",DIRECT,BCC," holds, in order."""
+    return [m for m in stored.split(",") if m]
+
+
 class ProtectedDomain(SettingsEntry):
     __tablename__ = "domains"
 
@@ -185,7 +190,7 @@ class ProtectedDomain(SettingsEntry):
 
     @property
     def allowed_delivery_modes(self) -> list[str]:
-        return [m for m in self.delivery_modes.split(",") if m]
+        return delivery_modes(self.delivery_modes)
 
     @allowed_delivery_modes.setter
     def allowed_delivery_modes(self, modes: list[str]) -> None:
@@ -439,11 +444,12 @@ def _status_message(row: ProtectedDomain) -> str:
 
 
 def serialize(row: ProtectedDomain) -> dict[str, Any]:
+    # Columns only (see ResourceSpec): a plain row has no allowed_delivery_modes property.
     authorized = row.status == ACTIVE
     return {
         "id": row.id,
         "domain": row.domain,
-        "allowed_delivery_modes": row.allowed_delivery_modes,
+        "allowed_delivery_modes": delivery_modes(row.delivery_modes),
         "drop_dispositions": list(row.drop_dispositions),
         "regions": list(row.regions),
         "ip_restrictions": list(row.ip_restrictions),

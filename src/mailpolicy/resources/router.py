@@ -45,8 +45,8 @@ from mailpolicy.resources.crud import (
     NotCounted,
     create_entry,
     delete_entry,
-    get_entry,
     list_entries,
+    read_entry,
     run_batch,
     update_entry,
 )
@@ -99,7 +99,8 @@ def make_router(spec: ResourceSpec[Any]) -> APIRouter:
             rows, total = list_entries(
                 session, spec, access.account_id, query, counts, may_count=may_count
             )
-            return [spec.serialize(r) for r in rows], total
+            serialize = spec.serialize_row
+            return [serialize(r) for r in rows], total
 
         # A page near the start, without a search, is read through an index in about the
         # time of a lookup, so it is one, once its total is known: the total is counted once
@@ -166,8 +167,8 @@ def make_router(spec: ResourceSpec[Any]) -> APIRouter:
     ) -> JSONResponse:
         return ok(
             await unit(
-                lambda session: spec.serialize(
-                    get_entry(session, spec, access.account_id, entry_id)
+                lambda session: spec.serialize_row(
+                    read_entry(session, spec, access.account_id, entry_id)
                 )
             )
         )

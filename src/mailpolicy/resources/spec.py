@@ -6,10 +6,11 @@ engine reads it) and `mailpolicy.resources.REGISTRY` lists them all.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement
@@ -19,6 +20,9 @@ from mailpolicy.api.schemas import ListQuery
 from mailpolicy.config import Rules
 from mailpolicy.engine import Rule
 from mailpolicy.resources.base import SettingsEntry
+
+if TYPE_CHECKING:
+    from mailpolicy.resources.rows import RowReader
 
 # The settings resources, by their URL segment: REGISTRY holds one spec of each
 # (tests/api/test_registry.py checks the two agree).
@@ -35,13 +39,20 @@ SettingsResource = Literal[
 
 R = TypeVar("R", bound=SettingsEntry)
 Values = dict[str, Any]
+# An entry as read without the ORM (mailpolicy.resources.rows): a named tuple of its table's
+# columns, each under its attribute's name.
+PlainRow = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class ResourceSpec(Generic[R]):
     """One resource, whole: its table (`model`, whose rows the callables take), its schemas,
     its checks and identity, and how the engine reads it. Twenty-one fields: a new one should
-    replace one."""
+    replace one.
+
+    `serialize` reads an entry's columns by attribute, and what it computes from them, never
+    what only the ORM gives (relationships, properties, lazy loads): it then takes a plain row
+    as it takes an entry (`serialize_row`), and reads answer without the ORM (`rows`)."""
 
     path: SettingsResource  # URL segment, e.g. "allow_policies"
     noun: str  # for messages, e.g. "allow policy"
@@ -72,6 +83,19 @@ class ResourceSpec(Generic[R]):
     summaries: Mapping[str, str] = field(default_factory=dict)
     # Which batch the contract gives the resource: all four arrays, deletes only, or none.
     batch: Literal["full", "deletes", "none"] = "full"
+
+    def serialize_row(self, row: PlainRow) -> dict[str, Any]:
+        """An entry's answer from its plain row: `serialize`, which reads only columns, each
+        of which a plain row holds under the same name."""
+        serialize: Callable[[Any], dict[str, Any]] = self.serialize
+        return serialize(row)
+
+    @functools.cached_property
+    def rows(self) -> RowReader[R]:
+        """The resource's reader of plain rows (built on first use: it compiles nothing yet)."""
+        from mailpolicy.resources.rows import RowReader
+
+        return RowReader(self)
 
 
 def dedupe_key(spec: ResourceSpec[R], row: R) -> str:
