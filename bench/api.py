@@ -647,6 +647,26 @@ def throwaway_cluster(wanted: bool) -> Iterator[str | None]:
         cluster.destroy()
 
 
+@contextmanager
+def seeded_database(
+    name: str, database_url: str | None, postgresql: bool, entries: int
+) -> Iterator[tuple[Path, str, api_seed.Seeded]]:
+    """A working folder, a database (`database_url` emptied, a throwaway PostgreSQL cluster, or
+    a SQLite file in the folder) and the entries seeded into it; all removed on the way out."""
+    with (
+        tempfile.TemporaryDirectory(prefix=f"mailpolicy-{name}-bench-") as folder,
+        throwaway_cluster(postgresql) as cluster_url,
+    ):
+        work = Path(folder)
+        url = database_url or cluster_url or f"sqlite:///{work / 'mailpolicy.db'}"
+        if database_url:
+            empty_database(url)
+        print(f"seeding {entries:,} entries per resource ...", flush=True)
+        seeded = api_seed.seed(url, entries, processes=max(1, min(4, os.cpu_count() or 1)))
+        print(f"seeded in {seeded.seconds:.0f} s", flush=True)
+        yield work, url, seeded
+
+
 def _flags(args: argparse.Namespace) -> str:
     """The options a run was given, as the report names them."""
     flags = " --quick" if args.quick else ""
@@ -689,17 +709,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     started = time.perf_counter()
 
-    with (
-        tempfile.TemporaryDirectory(prefix="mailpolicy-api-bench-") as folder,
-        throwaway_cluster(args.postgresql) as cluster_url,
-    ):
-        work = Path(folder)
-        url = args.database_url or cluster_url or f"sqlite:///{work / 'mailpolicy.db'}"
-        if args.database_url:
-            empty_database(url)
-        print(f"seeding {entries:,} entries per resource ...", flush=True)
-        seeded = api_seed.seed(url, entries, processes=max(1, min(4, os.cpu_count() or 1)))
-        print(f"seeded in {seeded.seconds:.0f} s", flush=True)
+    with seeded_database("api", args.database_url, args.postgresql, entries) as (work, url, seeded):
         big_base = PREFIX.format(account=seeded.big.id)
         ids_file, paths_file, body_file = work / "ids", work / "paths", work / "evaluate.json"
         ids_file.write_text("\n".join(api_seed.ids(RESOURCE, entries, IDS)) + "\n")

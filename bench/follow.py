@@ -29,23 +29,20 @@ import datetime
 import gc
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import api_seed
 from api import (
     PREFIX,
     ask,
-    empty_database,
     evaluate_body,
     process,
+    seeded_database,
     serve_command,
     server_env,
-    throwaway_cluster,
 )
 from mailpolicy.config import Settings
 from mailpolicy.db import Database
@@ -152,18 +149,9 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
     args = parser.parse_args()
 
-    with (
-        tempfile.TemporaryDirectory(prefix="mailpolicy-follow-bench-") as folder,
-        throwaway_cluster(args.postgresql) as cluster_url,
-    ):
-        work = Path(folder)
-        url = args.database_url or cluster_url or f"sqlite:///{work / 'mailpolicy.db'}"
-        if args.database_url:
-            empty_database(url)
+    where = (args.database_url, args.postgresql, args.entries)
+    with seeded_database("follow", *where) as (work, url, seeded):
         database_name = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
-        print(f"seeding {args.entries:,} entries per resource ...", flush=True)
-        seeded = api_seed.seed(url, args.entries, processes=max(1, min(4, os.cpu_count() or 1)))
-        print(f"seeded in {seeded.seconds:.0f} s", flush=True)
         big = seeded.big
 
         builds = measure_builds(url, big.id)

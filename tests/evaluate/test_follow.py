@@ -201,8 +201,8 @@ def test_a_version_the_feed_cannot_account_for_is_built_afresh(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     protect(api.create, app.state.db, "corp.example", "SPAM", "MALICIOUS")
-    blocked = api.create("block_senders", sender_entry(random.Random(1), allow=False))
-    [first] = verdicts(client, tenant)[:1]
+    api.create("block_senders", sender_entry(random.Random(1), allow=False))
+    verdicts(client, tenant)  # the server now holds the account's snapshot
     # A write whose event carries no version, as written before the feed existed.
     api.create(
         "block_senders",
@@ -219,8 +219,6 @@ def test_a_version_the_feed_cannot_account_for_is_built_afresh(
     carol = answers[2]["recipients"][0]
     assert carol["disposition"] == "MALICIOUS"
     assert any(reason["resource"] == "block_senders" for reason in carol["reasons"])
-    assert blocked["id"]
-    assert first
 
 
 def test_the_milter_follows_the_feed_too(

@@ -246,6 +246,16 @@ class _Maps:
         return found
 
 
+def _claimed(rule: Rule) -> str | None:
+    """The domain a protected domain entry claims, if it is one that names a usable domain."""
+    if not isinstance(rule, ProtectedDomainRule):
+        return None
+    try:
+        return indexed_domain(rule.domain)
+    except PatternError:
+        return None
+
+
 class SnapshotBuilder:
     """The rules of one account and their snapshot, kept in step change by change.
 
@@ -289,22 +299,17 @@ class SnapshotBuilder:
                 self._trusted_regex.add(key)
         elif isinstance(rule, ContentPolicyRule):
             self._content.add(key)
-        elif isinstance(rule, ProtectedDomainRule):
-            try:
-                domain = indexed_domain(rule.domain)
-            except PatternError:
-                return
-            self._claims.setdefault(domain, []).append(key)
+        else:
+            domain = _claimed(rule)
+            if domain is not None:
+                self._claims.setdefault(domain, []).append(key)
 
     def _forget(self, key: RuleKey, rule: Rule) -> None:
         self._policy_regex.discard(key)
         self._trusted_regex.discard(key)
         self._content.discard(key)
-        if isinstance(rule, ProtectedDomainRule):
-            try:
-                domain = indexed_domain(rule.domain)
-            except PatternError:
-                return
+        domain = _claimed(rule)
+        if domain is not None:
             claims = self._claims.get(domain)
             if claims is not None and key in claims:
                 claims.remove(key)
