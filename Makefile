@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit node-packages milter-packages services detect-packages bench bench-profile wrk clean
+.PHONY: serve test lint typecheck unit node-packages milter-packages services detect-packages \
+	browser-packages dashboard-screenshots bench bench-profile wrk clean
 
 # The engine is compiled (setup.py), so a change to its sources needs a rebuild.
 $(STAMP): pyproject.toml setup.py mypyc.ini $(wildcard src/mailpolicy/engine/*.py)
@@ -81,10 +82,30 @@ $(DETECT_STAMP): $(STAMP)
 
 detect-packages: $(DETECT_STAMP)
 
+# tests/browser drives Debian's chromium through Playwright (which never downloads a browser of
+# its own here), from Debian's package when missing, and injects axe-core into each page: npm
+# ci installs what tests/browser's lock pins.
+BROWSER_STAMP := $(VENV)/.browser
+AXE_STAMP := tests/browser/node_modules/.package-lock.json
+
+$(BROWSER_STAMP): $(STAMP)
+	test -x /usr/bin/chromium || { \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	touch $(BROWSER_STAMP)
+
+$(AXE_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	command -v node >/dev/null && command -v npm >/dev/null || \
+		{ apt-get update && apt-get install -y nodejs npm; }
+	cd tests/browser && npm ci --no-audit --no-fund
+	touch $(AXE_STAMP)
+
+browser-packages: $(BROWSER_STAMP) $(AXE_STAMP)
+
 # The whole suite on SQLite, then the API suite again on PostgreSQL (a throwaway cluster the
 # tests start and remove). The fuzz run has a process of its own: its scenarios are drawn the
 # same from its seed every time only when no test before it has left state in the generators.
-unit: $(STAMP) $(MILTER_STAMP) $(NODE_STAMP) $(SERVICES_STAMP) $(DETECT_STAMP)
+unit: $(STAMP) $(MILTER_STAMP) $(NODE_STAMP) $(SERVICES_STAMP) $(DETECT_STAMP) $(BROWSER_STAMP) \
+		$(AXE_STAMP)
 	$(BIN)/pytest --ignore=tests/fuzz
 	$(BIN)/pytest tests/fuzz
 	MAILPOLICY_TEST_DATABASE=postgresql $(BIN)/pytest tests/api tests/sdk tests/evaluate tests/verification
