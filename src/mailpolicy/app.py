@@ -17,6 +17,7 @@ from mailpolicy.api.guard import Limits, RequestGuard
 from mailpolicy.api.routing import prepare_routes
 from mailpolicy.audit import endpoints as audit_endpoints
 from mailpolicy.config import Rules, Settings
+from mailpolicy.dashboard import install as install_dashboard
 from mailpolicy.db import Database
 from mailpolicy.detect.pipeline import Detector
 from mailpolicy.evaluation import endpoints as evaluation_endpoints
@@ -29,6 +30,7 @@ from mailpolicy.resources.router import make_router
 from mailpolicy.stats import endpoints as stats_endpoints
 
 API_PREFIX = "/client/v4"
+DASHBOARD_PREFIX = "/dashboard"
 
 
 # Bodies are always JSON here; `curl -d` labels them form data unless told otherwise, and a
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database=database,
         limits=Limits(max_body_bytes=settings.max_body_bytes, body_timeout=settings.body_timeout),
         limiter=limiter,
+        forms=(DASHBOARD_PREFIX,) if settings.dashboard else (),
     )
 
     @app.get("/healthz", include_in_schema=False)
@@ -132,6 +135,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "version": __version__})
 
     postfix = PostfixQueue(settings.postfix_config_dir, settings.postfix_command_prefix)
-    app.mount(API_PREFIX, create_api(database, rules, postfix, settings, detector))
+    api = create_api(database, rules, postfix, settings, detector)
+    if settings.dashboard:
+        install_dashboard(app, api)
+    app.mount(API_PREFIX, api)
     prepare_routes(app, f"{API_PREFIX}/accounts/-/email-security/-/-/-/-")
     return app

@@ -145,6 +145,24 @@ class Settings(BaseSettings):
         description="The rate-limit window: it opens with a credential's first request.",
     )
 
+    # ---- the web dashboard (/dashboard) ----
+    dashboard: bool = Field(
+        default=True,
+        description="Serve the web dashboard under /dashboard (log in with an API token).",
+    )
+    dashboard_idle_seconds: int = Field(
+        default=1800,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="Seconds a dashboard session may stay idle before it must log in again.",
+    )
+    dashboard_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="Hours a dashboard session lasts after its login, however busy it is.",
+    )
+
     # ---- the milter (mailpolicy milter) ----
     milter_listen: str = Field(
         default="inet:127.0.0.1:10030",

@@ -14,7 +14,9 @@ request carries the RateLimit fields; an answer refusing credentials (401) carri
 policy alone, as it counts against no quota. Health, the API's document, unknown paths and
 wrong methods are neither counted nor labelled.
 
-Only the authenticated operations take a body. Anywhere else (health, the API's document, an
+Only the authenticated operations take a body, and the forms of an application that
+authenticates its own requests (the dashboard's, `forms`: read under the same limit and
+deadline, with no API credential asked for). Anywhere else (health, the API's document, an
 unknown path, a wrong method) a body is never read: the request is answered without it, and
 the connection closed so the rest of it is never parsed. Otherwise anyone could make the
 server hold a body of up to the limit on every connection they open.
@@ -74,6 +76,12 @@ class _Refused(Exception):
 
 class _ClientGone(Exception):
     pass
+
+
+def acting_as(scope: Scope, principal: Principal) -> Scope:
+    """`scope` as the guard passes on a request it has authenticated as `principal`: for an
+    application that authenticates its own callers and then asks the API in their name."""
+    return {**scope, "state": {**scope.get("state", {}), _PRINCIPAL: principal}}
 
 
 def principal_of(scope: Scope) -> Principal:
@@ -150,8 +158,12 @@ class RequestGuard:
         database: Database,
         limits: Limits,
         limiter: RateLimiter | None = None,
+        forms: tuple[str, ...] = (),
     ) -> None:
         self.app = app
+        # Paths under these prefixes take bodies (forms) without an API credential: their
+        # application authenticates them itself (the dashboard's session cookie).
+        self.forms = forms
         self.database = database
         self.limits = limits
         self.limiter = limiter
@@ -174,6 +186,22 @@ class RequestGuard:
         # is a 404 and a wrong method a 405 for everyone, as the application answers them.
         path: str = scope["path"]
         operation = path.startswith(AUTHENTICATED_PREFIX) and serves(scope["app"].routes, scope)
+        served_form = (
+            not operation
+            and has_body
+            and path.startswith(self.forms)
+            and serves(scope["app"].routes, scope)
+        )
+        if served_form:
+            try:
+                body = await self._read_body(receive)
+            except _Refused as refused:
+                await self._refuse(scope, receive, send, refused.status, [refused.item], _CLOSE)
+                return
+            except _ClientGone:
+                return
+            await self.app(scope, _replay(body, receive), send)
+            return
         if not operation:
             if has_body:
                 # Nothing served here reads a body, so it is never read: the app sees none (and

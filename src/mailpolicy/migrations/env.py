@@ -9,6 +9,7 @@ import mailpolicy.access.accounts
 import mailpolicy.access.credentials
 import mailpolicy.access.ratelimit
 import mailpolicy.audit.events
+import mailpolicy.dashboard.sessions
 import mailpolicy.messages.records
 import mailpolicy.messages.search
 import mailpolicy.resources

@@ -1,0 +1,113 @@
+"""Logging in with an API token, and out.
+
+The login form is protected from cross-site posts by a token of its own (a cookie and a hidden
+field that must agree), since there is no session yet to hold one. A login replaces any
+session the browser had, so a session's cookie is never one chosen before the login.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from mailpolicy.dashboard.sessions import Viewer, close_session, open_session
+from mailpolicy.dashboard.web import (
+    COOKIE,
+    CSRF_FIELD,
+    LOGIN_COOKIE,
+    PREFIX,
+    AnyPage,
+    Page,
+    Refused,
+)
+
+router = APIRouter()
+
+
+def _secure(page: Page) -> bool:
+    return page.request.url.scheme == "https"
+
+
+def login_page(page: Page, *, status: int = 200, error: str = "") -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    response = page.render(
+        "login.html", status=status, login_csrf=token, error=error, title="Log in"
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(page),
+        max_age=3600,
+    )
+    return response
+
+
+@router.get("/login")
+async def login_form(page: AnyPage) -> Response:
+    if page.viewer is not None:
+        return page.redirect("")
+    return login_page(page)
+
+
+@router.post("/login")
+async def login(page: AnyPage) -> Response:
+    form = await page.request.form()
+    given = form.get(CSRF_FIELD)
+    expected = page.request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not isinstance(given, str) or not hmac.compare_digest(given, expected):
+        raise Refused(
+            403,
+            "The login form's security token is missing or out of date. Open the login page "
+            "again and log in from there.",
+        )
+    secret = form.get("token")
+    if not isinstance(secret, str) or not secret.strip():
+        return login_page(page, status=422, error="Enter an API token to log in.")
+    old = page.request.cookies.get(COOKIE, "")
+    lifetime = page.settings.dashboard_session_hours * 3600
+
+    def open_() -> tuple[str, Viewer] | None:
+        with page.database.transaction(write=True) as session:
+            close_session(session, old)
+            return open_session(session, secret, lifetime)
+
+    opened = await run_in_threadpool(open_)
+    if opened is None:
+        return login_page(
+            page, status=401, error="That token is not valid: it is unknown or revoked."
+        )
+    cookie, _viewer = opened
+    response = page.redirect("")
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(page),
+    )
+    response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+    return response
+
+
+@router.post("/logout")
+async def logout(page: AnyPage) -> Response:
+    if page.viewer is not None:
+        await page.form()  # a cross-site post cannot log anyone out
+        cookie = page.request.cookies.get(COOKIE, "")
+
+        def close() -> None:
+            with page.database.transaction(write=True) as session:
+                close_session(session, cookie)
+
+        await run_in_threadpool(close)
+    response = page.redirect("")
+    response.delete_cookie(COOKIE, path=PREFIX)
+    return response
