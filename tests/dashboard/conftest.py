@@ -1,7 +1,7 @@
 """One app and migrated database per test module, reached through the dashboard's pages.
 
-`client` is a fresh browser-like client per test (its own cookies); `login(client, token)`
-logs it in through the login form and gives the session's CSRF token."""
+`client` is a fresh browser-like client per test (its own cookies);
+tests.support.dashboard.login(client, token) logs it in through the login form."""
 
 from __future__ import annotations
 
@@ -15,10 +15,7 @@ from fastapi.testclient import TestClient
 from mailpolicy.app import create_app
 from mailpolicy.config import Settings
 from tests.support.api import Tenant, make_tenant
-from tests.support.dashboard import login
 from tests.support.databases import Databases
-
-__all__ = ["login"]
 
 _serial = itertools.count()
 
@@ -32,7 +29,6 @@ def app(databases: Databases) -> Iterator[FastAPI]:
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
-    # https: the cookies are Secure when the dashboard is reached over TLS; tests see both.
     with TestClient(app, base_url="http://127.0.0.1") as test_client:
         yield test_client
 
