@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from fastapi.testclient import TestClient
@@ -36,7 +37,7 @@ def login(client: TestClient, token: str) -> str:
 def field_errors(page: Response) -> dict[str, str]:
     """The messages shown beside a form's fields, by field."""
     return {
-        name: re.sub(r"<[^>]+>", "", message).strip()
+        name: html.unescape(re.sub(r"<[^>]+>", "", message)).strip()
         for name, message in re.findall(
             r'<p class="field-error" id="error-([^"]+)">(.*?)</p>', page.text, re.S
         )
@@ -50,7 +51,7 @@ def cells(page: Response) -> list[list[str]]:
         for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
             rows.append(
                 [
-                    re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell)).strip()
+                    html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell))).strip()
                     for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
                 ]
             )

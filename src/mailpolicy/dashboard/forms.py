@@ -26,6 +26,7 @@ class Field:
     required: bool
     options: tuple[str, ...] = ()
     hint: str = ""
+    nullable: bool = False  # the body may say null (an edit clears the field)
 
     def shown(self, value: Any) -> Any:
         """A current value as the input shows it."""
@@ -64,19 +65,25 @@ def _kind(schema: dict[str, Any]) -> tuple[str, tuple[str, ...], bool]:
     return "text", (), nullable
 
 
-def fields_of(model: type[BaseModel], *, all_optional: bool = False) -> list[Field]:
-    """The form of a request body: required text first, then choices, flags and the rest."""
+def fields_of(
+    model: type[BaseModel], *, all_optional: bool = False, like: type[BaseModel] | None = None
+) -> list[Field]:
+    """The form of a request body: required text first, then choices, flags and the rest.
+    `like` (an edit's form): a field is shown as that body shows it, so a flag an entry may
+    hold unset is a yes/no/unset choice in its edit form too."""
     schema = model.model_json_schema()
+    shapes = like.model_json_schema().get("properties", {}) if like else {}
     required = set(schema.get("required", []))
     found = []
     for name, prop in schema.get("properties", {}).items():
-        kind, options, _nullable = _kind(prop)
+        kind, options, nullable = _kind(prop)
+        if name in shapes:
+            kind, options, _ = _kind(shapes[name])
         if kind == "text" and name in _LONG:
             kind = "textarea"
         hint = str(prop.get("description", ""))
-        found.append(
-            Field(name, _label(name), kind, name in required and not all_optional, options, hint)
-        )
+        must = name in required and not all_optional
+        found.append(Field(name, _label(name), kind, must, options, hint, nullable))
     rank = {"text": 0, "int": 2, "select": 1, "multi": 3, "lines": 3, "bool": 4, "tristate": 5}
     return sorted(
         found,
@@ -89,8 +96,8 @@ def fields_of(model: type[BaseModel], *, all_optional: bool = False) -> list[Fie
 
 
 def values_of(fields: list[Field], form: FormData, *, partial: bool = False) -> dict[str, Any]:
-    """The JSON body a form's values make. `partial` (an edit): an empty optional text field
-    is sent as null, which clears it."""
+    """The JSON body a form's values make. `partial` (an edit): an empty field is sent as
+    null where the body admits null (which clears it), and left out (unchanged) elsewhere."""
     body: dict[str, Any] = {}
     for field in fields:
         raw = form.get(field.name)
@@ -104,15 +111,15 @@ def values_of(fields: list[Field], form: FormData, *, partial: bool = False) -> 
         elif field.kind == "tristate":
             if text in {"true", "false"}:
                 body[field.name] = text == "true"
-            elif partial:
+            elif partial and field.nullable:
                 body[field.name] = None
         elif field.kind == "int":
             if text:
                 body[field.name] = int(text) if text.lstrip("-").isdigit() else text
-            elif partial and not field.required:
+            elif partial and field.nullable:
                 body[field.name] = None
         elif text or field.required:
             body[field.name] = text
-        elif partial:
+        elif partial and field.nullable:
             body[field.name] = None
     return body

@@ -80,7 +80,7 @@ def _resource(spec: ResourceSpec[Any]) -> Resource:
     return Resource(
         spec=spec,
         create=fields_of(spec.create),
-        edit=fields_of(spec.update, all_optional=True),
+        edit=fields_of(spec.update, all_optional=True, like=spec.create),
         columns=shown[:6],
         filters=[f for f in query if f.name not in _PAGING],
         exported=[c for c in read if c not in {"modified_at", "last_modified"}],
@@ -446,7 +446,10 @@ async def _plan(page: Page, resource: Resource, text: str) -> Plan:
     reader = csv.DictReader(io.StringIO(text))
     known = {f.name: f for f in resource.create} | {f.name: f for f in resource.edit}
     header = [h.strip() for h in reader.fieldnames or []]
-    unknown = [h for h in header if h and h != "id" and h not in known and h not in _TIMES]
+    # What an export holds besides the writable fields (timestamps, computed fields) is
+    # read-only, and ignored.
+    readable = set(resource.spec.read.model_json_schema()["properties"])
+    unknown = [h for h in header if h and h != "id" and h not in known and h not in readable]
     problems = []
     if unknown:
         problems.append(

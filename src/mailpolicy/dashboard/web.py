@@ -10,7 +10,7 @@ change anything for such a session, and say why.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -112,6 +112,7 @@ class Page:
     settings: Settings
     database: Database
     _form: FormData | None = field(default=None, repr=False)
+    _checked: bool = field(default=False, repr=False)
 
     @property
     def api(self) -> ApiClient:
@@ -127,8 +128,9 @@ class Page:
 
     async def form(self) -> FormData:
         """The posted form, once its CSRF token has been checked against the session's."""
-        if self._form is None:
-            form = await self.request.form()
+        if self._form is None or not self._checked:
+            # Kept before it is checked, so that a refused upload is closed as well (_page).
+            form = self._form = await self.request.form()
             given = form.get(CSRF_FIELD) or self.request.headers.get(CSRF_HEADER) or ""
             expected = self.who.csrf
             if not isinstance(given, str) or not hmac.compare_digest(given, expected):
@@ -137,7 +139,7 @@ class Page:
                     "This form's security token is missing or out of date (it is renewed at "
                     "each login). Reload the page and send it again.",
                 )
-            self._form = form
+            self._checked = True
         return self._form
 
     async def writable(self) -> FormData:
@@ -166,7 +168,7 @@ class Page:
         return Refused(answer.status, " ".join(p.message for p in answer.problems))
 
 
-async def _page(request: Request) -> Page:
+async def _page(request: Request) -> AsyncIterator[Page]:
     database: Database = request.app.state.db
     settings: Settings = request.app.state.settings
     cookie = request.cookies.get(COOKIE, "")
@@ -178,7 +180,12 @@ async def _page(request: Request) -> Page:
                 return find_session(session, cookie, settings.dashboard_idle_seconds)
 
         viewer = await run_in_threadpool(find)
-    return Page(request, viewer, settings, database)
+    page = Page(request, viewer, settings, database)
+    try:
+        yield page
+    finally:
+        if page._form is not None:
+            await page._form.close()  # an uploaded file's spooled copy
 
 
 async def _viewing(page: Annotated[Page, Depends(_page)]) -> Page:
