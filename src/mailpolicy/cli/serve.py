@@ -125,6 +125,9 @@ def _bootstrap(settings: Settings) -> None:
                     emoji=False,
                 )
             out.print(f"mailpolicy: API at {base}/accounts/{account.id}/email-security/settings/")
+            if settings.dashboard:
+                dashboard = f"http://{settings.host}:{settings.port}/dashboard"
+                out.print(f"mailpolicy: dashboard at {dashboard} (log in with the token)")
     finally:
         database.dispose()
 
