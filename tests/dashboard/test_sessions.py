@@ -244,3 +244,11 @@ def test_the_dashboard_can_be_turned_off(databases: Databases) -> None:
             assert client.get("/healthz").status_code == 200
     finally:
         app.state.db.dispose()
+
+
+def test_an_unknown_page_says_so(client: TestClient, tenant: Tenant) -> None:
+    login(client, tenant.write_token)
+    answer = client.get("/dashboard/no_such_thing")
+    assert answer.status_code == 404
+    assert "There is no dashboard page /dashboard/no_such_thing" in answer.text
+    assert answer.headers["content-type"].startswith("text/html")

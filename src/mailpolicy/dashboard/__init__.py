@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from mailpolicy.dashboard import (
@@ -22,9 +23,17 @@ from mailpolicy.dashboard import (
     settings_pages,
     tools,
 )
-from mailpolicy.dashboard.web import HANDLERS, PREFIX, DashboardHeaders
+from mailpolicy.dashboard.web import HANDLERS, PREFIX, DashboardHeaders, Refused
 
 STATIC = Path(__file__).parent / "static"
+
+# Last: a page that does not exist is a page saying so.
+unknown = APIRouter()
+
+
+@unknown.get("/{rest:path}")
+async def no_such_page(rest: str) -> Response:
+    raise Refused(404, f"There is no dashboard page /dashboard/{rest}. The menu lists them all.")
 
 
 def install(app: FastAPI, api: FastAPI) -> None:
@@ -38,6 +47,7 @@ def install(app: FastAPI, api: FastAPI) -> None:
         audit_page.router,
         domains_page.router,
         settings_pages.router,
+        unknown,
     )
     for router in routers:
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
