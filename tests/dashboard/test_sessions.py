@@ -252,3 +252,11 @@ def test_an_unknown_page_says_so(client: TestClient, tenant: Tenant) -> None:
     assert answer.status_code == 404
     assert "There is no dashboard page /dashboard/no_such_thing" in answer.text
     assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_the_static_files_are_served(client: TestClient) -> None:
+    for name, kind in (("htmx.min.js", "javascript"), ("dashboard.css", "text/css")):
+        answer = client.get(f"/dashboard/static/{name}")
+        assert answer.status_code == 200
+        assert kind in answer.headers["content-type"]
+        assert answer.content == (STATIC / name).read_bytes()

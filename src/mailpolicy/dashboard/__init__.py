@@ -38,6 +38,8 @@ async def no_such_page(rest: str) -> Response:
 
 def install(app: FastAPI, api: FastAPI) -> None:
     app.state.api = api
+    # The static files first: the last router answers every other path under /dashboard.
+    app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="dashboard-static")
     # The fixed paths (/messages, /test, ...) before the resources' pages.
     routers = (
         login.router,
@@ -51,7 +53,6 @@ def install(app: FastAPI, api: FastAPI) -> None:
     )
     for router in routers:
         app.include_router(router, prefix=PREFIX, include_in_schema=False)
-    app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="dashboard-static")
     for exception, handler in HANDLERS.items():
         app.add_exception_handler(exception, handler)
     app.add_middleware(DashboardHeaders)
