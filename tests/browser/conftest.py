@@ -47,7 +47,7 @@ from playwright.sync_api import (
 
 from mailpolicy import migrate
 from mailpolicy.db import Database
-from tests.support.api import SETTINGS_PATH, Tenant, listening, make_tenant
+from tests.support.api import SETTINGS_PATH, Tenant, listening, make_tenant, protect
 from tests.support.mailflow import MAILPOLICY, MailSystem, Process, milter_environment, running
 from tests.support.postfix import Postfix, free_port
 from tests.support.servers import Replica
@@ -78,6 +78,7 @@ class Server:
 
     base: str  # http://127.0.0.1:PORT
     tenant: Tenant
+    database_url: str
     log: Path | None = None  # the server's stderr, when it runs in a process of its own
 
 
@@ -103,7 +104,7 @@ def server(
     replica = Replica(directory, url, settings=server_settings)
     replica.start()
     try:
-        yield Server(replica.base, tenant, replica.log)
+        yield Server(replica.base, tenant, url, replica.log)
     finally:
         replica.stop()
 
@@ -129,7 +130,7 @@ def read_token(server: Server) -> str:
     return server.tenant.read_token
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def settings_api(server: Server) -> Iterator[httpx.Client]:
     """The account's settings API with its Write token: `settings_api.get("block_senders")`."""
     with httpx.Client(
@@ -154,6 +155,27 @@ def sdk(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloudflare]
         _strict_response_validation=True,
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def protect_domain(server: Server, settings_api: httpx.Client) -> Callable[..., dict[str, Any]]:
+    """`protect_domain(domain, *drops)`: a protected domain created through the API, dropping
+    the dispositions `drops`, and made ACTIVE (as `mailpolicy domains activate` does)."""
+
+    def create(resource: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = settings_api.post(resource, json=body)
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()["result"]
+        return result
+
+    def protected(domain: str, *drops: str) -> dict[str, Any]:
+        database = Database(server.database_url)
+        try:
+            return protect(create, database, domain, *drops)
+        finally:
+            database.dispose()
+
+    return protected
 
 
 # ---- mail through Postfix -----------------------------------------------------------------
@@ -189,7 +211,7 @@ def mail_server(mail: MailSystem) -> Iterator[Server]:
     account of its own."""
     tenant = make_tenant(mail.app.state.db, mail.unique("browser"))
     with listening(mail.app, mail.app.state.settings) as port:
-        yield Server(f"http://127.0.0.1:{port}", tenant)
+        yield Server(f"http://127.0.0.1:{port}", tenant, mail.app.state.db.url)
 
 
 # ---- the browser --------------------------------------------------------------------------
