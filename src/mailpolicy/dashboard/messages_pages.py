@@ -182,6 +182,10 @@ async def _message_page(
         {**r, "reasons": reason_views(r.get("reasons") or [])}
         for r in record.get("recipients") or []
     ]
+    findings = [
+        {**f, "link": entry_link(*str(f.get("name") or "").partition("/")[::2])}
+        for f in detections.get("findings") or record.get("findings") or []
+    ]
     held = any(r.get("action") in {"quarantined", "released"} for r in recipients)
     return page.render(
         "message.html",
@@ -191,6 +195,7 @@ async def _message_page(
         record=record,
         recipients=recipients,
         detections=detections,
+        findings=findings,
         trace=trace,
         has_copy=held,
         allow_query=allow_sender_query(record),

@@ -360,7 +360,10 @@ def _whatif_page(
         nav="whatif",
         builder=builder,
         resources=[(r.path, r.title) for r in proposable()],
-        operations=operations_of(builder.resource) if builder.resource else list(OPERATIONS),
+        operations=[
+            (name, name.capitalize())
+            for name in (operations_of(builder.resource) if builder.resource else OPERATIONS)
+        ],
         windows=WINDOWS,
         values=values or {},
         **context,
