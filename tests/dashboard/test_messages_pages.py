@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,19 @@ def mail(app: FastAPI, corp: str, blocked: str) -> dict[str, RecordDraft]:
         queue_id="6C3D4",
     )
     return {"ok": ok, "spam": spam, "held": held}
+
+
+@pytest.fixture
+def use_postfix(app: FastAPI) -> Iterator[Callable[[PostfixQueue], None]]:
+    """Have the API release through another Postfix for one test (the app is the module's)."""
+    state = app.state.api.state
+    before = state.postfix
+
+    def use(queue: PostfixQueue) -> None:
+        state.postfix = queue
+
+    yield use
+    state.postfix = before
 
 
 def found(client: TestClient, **params: str) -> list[str]:
@@ -202,16 +216,15 @@ def test_a_quarantined_message_is_previewed(
 
 
 def test_release_posts_to_the_api_and_shows_its_answer(
-    app: FastAPI,
     client: TestClient,
     tenant: Tenant,
     mail: dict[str, RecordDraft],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    use_postfix: Callable[[PostfixQueue], None],
 ) -> None:
     # A Postfix whose configuration directory holds none: postsuper refuses, and the API
     # answers with what it could not release.
-    monkeypatch.setattr(app.state.api.state, "postfix", PostfixQueue(config_dir=str(tmp_path)))
+    use_postfix(PostfixQueue(config_dir=str(tmp_path)))
     csrf = login(client, tenant.write_token)
     held = mail["held"]
     page = client.get(f"/dashboard/messages/{held.id}")
@@ -233,6 +246,47 @@ def test_release_posts_to_the_api_and_shows_its_answer(
     # Without the form's CSRF token, nothing is asked of the API.
     forged = client.post(f"/dashboard/messages/{held.id}/release", data={"csrf_token": "x"})
     assert forged.status_code == 403
+
+
+def test_a_release_shows_the_new_status(
+    client: TestClient,
+    tenant: Tenant,
+    mail: dict[str, RecordDraft],
+    tmp_path: Path,
+    use_postfix: Callable[[PostfixQueue], None],
+) -> None:
+    # What Postfix's postsuper and postqueue say when they release a held message, from a
+    # stand-in run as the command prefix (the browser suite releases through a real Postfix).
+    calls = tmp_path / "calls"
+    stand_in = tmp_path / "postfix"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {calls}\n'
+        'if [ "$1" = postsuper ]; then echo "postsuper: Released from hold: 1 message" >&2; fi\n'
+    )
+    stand_in.chmod(0o755)
+    use_postfix(PostfixQueue(command_prefix=str(stand_in)))
+    csrf = login(client, tenant.write_token)
+    held = mail["held"]
+    released = client.post(
+        f"/dashboard/messages/{held.id}/release",
+        data={"csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert released.status_code == 303, released.text
+    assert calls.read_text().split("\n")[:2] == [
+        f"postsuper -H {held.postfix_id}",
+        f"postqueue -i {held.postfix_id}",
+    ]
+    page = client.get(released.headers["location"])
+    assert page.status_code == 200
+    assert f"Released to {held.recipients[0].address}." in html.unescape(page.text)
+    rows = re.search(r'<table id="recipients">.*?</table>', page.text, re.S)
+    assert rows is not None
+    assert "released" in rows.group(0)
+    assert "in quarantine" not in page.text
+    assert ">Release</button>" not in page.text
+    assert 'id="trace-outbound"' in page.text
 
 
 def test_a_read_token_cannot_release(

@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -53,10 +54,17 @@ def blocked(client: TestClient, tenant: Tenant, corp: str) -> str:
     )
 
 
-def verdict_rows(page: Any) -> list[list[str]]:
-    table = re.search(r'<table id="verdicts">.*?</table>', page.text, re.S)
-    assert table, "the page shows no verdicts"
-    return cells(type(page)(200, text=table.group(0)))
+def table_rows(page: httpx.Response, table_id: str) -> list[list[str]]:
+    """The text of each body row's cells of one table of a page (a comma kept beside the
+    word before it)."""
+    table = re.search(rf'<table id="{table_id}">.*?</table>', page.text, re.S)
+    assert table, f"the page has no table {table_id}"
+    rows = cells(httpx.Response(200, text=table.group(0)))
+    return [[re.sub(r"\s+,", ",", cell) for cell in row] for row in rows]
+
+
+def verdict_rows(page: httpx.Response) -> list[list[str]]:
+    return table_rows(page, "verdicts")
 
 
 def fields(**given: str) -> dict[str, str]:
@@ -212,13 +220,8 @@ def vendor_mail(app: FastAPI, corp: str) -> list[str]:
 BLOCK_VENDOR = {"pattern": "vendor.example", "pattern_type": "DOMAIN"}
 
 
-def changes_rows(page: Any) -> list[list[str]]:
-    table = re.search(r'<table id="changes">.*?</table>', page.text, re.S)
-    assert table, "the preview lists no message"
-    return [
-        [re.sub(r"\s+,", ",", cell) for cell in row]
-        for row in cells(type(page)(200, text=table.group(0)))
-    ]
+def changes_rows(page: httpx.Response) -> list[list[str]]:
+    return table_rows(page, "changes")
 
 
 def test_preview_lists_the_messages_a_change_affects_and_apply_creates_the_entry(
@@ -280,8 +283,27 @@ def test_a_pasted_change_and_a_delete(
     assert preview.status_code == 200, preview.text
     (row,) = changes_rows(preview)
     assert row[1] == "friend@ok.example"
-    # Deleting the entry it made: the mail it drops would be delivered again.
     entry_id = create(client, tenant, "block_senders", {**proposal["block_senders"]["posts"][0]})
+    # Editing it: the form starts from the entry; another pattern lets the mail through.
+    editing = client.get(
+        "/dashboard/whatif",
+        params={"resource": "block_senders", "operation": "edit", "entry_id": entry_id},
+    )
+    assert editing.status_code == 200
+    assert 'value="ok.example"' in editing.text
+    edit = {
+        "csrf_token": csrf,
+        "resource": "block_senders",
+        "operation": "edit",
+        "entry_id": entry_id,
+        "pattern": "elsewhere.example",
+        "pattern_type": "DOMAIN",
+    }
+    edited = client.post("/dashboard/whatif", data=edit)
+    assert edited.status_code == 200, edited.text
+    (row,) = changes_rows(edited)
+    assert (row[1], row[3], row[4]) == ("friend@ok.example", "MALICIOUS, drop", "NONE, deliver")
+    # Deleting it: the mail it drops would be delivered again.
     chosen = client.get(
         "/dashboard/whatif",
         params={"resource": "block_senders", "operation": "delete", "entry_id": entry_id},
