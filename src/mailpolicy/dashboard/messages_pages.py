@@ -89,13 +89,14 @@ def reason_views(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return views
 
 
-def field_errors(answer: Answer, names: dict[str, str] | None = None) -> dict[str, str]:
-    """An answer's problems by the form field they name (`names` maps the API's field to the
-    form's where they differ); a problem naming no field is kept under ""."""
+def search_errors(answer: Answer) -> dict[str, str]:
+    """The search's refusal by the form field it names; what names none of the form's fields
+    is kept under "" (shown above the form)."""
+    shown = {*TEXT_FILTERS, *CHOICES, *TIMES, "detections_only"}
     found: dict[str, str] = {}
     for problem in answer.problems:
-        name = (names or {}).get(problem.field or "", problem.field or "")
-        found.setdefault(name, problem.message)
+        name = problem.field if problem.field in shown else ""
+        found[name] = f"{found[name]} {problem.message}" if name in found else problem.message
     return found
 
 
@@ -127,7 +128,7 @@ async def messages(page: Viewing) -> Response:
     info = answer.info
     total = int(info.get("total_count") or 0)
     current = int(info.get("page") or query.get("page") or 1)
-    errors = {} if answer.ok else field_errors(answer)
+    errors = {} if answer.ok else search_errors(answer)
     return page.render(
         "messages.html",
         status=200 if answer.ok else form_status(answer),
