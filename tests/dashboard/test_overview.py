@@ -218,7 +218,7 @@ def test_entries_matched_most_and_stale(
     longer = section(client.get("/dashboard", params={"stale_days": "50"}).text, "entries-heading")
     assert "Not matched in 50 days" in longer
     assert quiet["id"] not in longer.split("<h3>Not matched in")[1]
-    assert "Every settings entry matched a message in the last 50 days" in longer
+    assert "No settings entry has gone 50 days without matching a message" in longer
 
 
 def test_unverified_domains_are_listed_with_their_pages(
@@ -229,7 +229,7 @@ def test_unverified_domains_are_listed_with_their_pages(
     pending = protect(api.create, database, f"new-{tenant.id[:8]}.example", active=False)
     login(client, tenant.write_token)
     domains = section(client.get("/dashboard").text, "domains-heading")
-    assert "1 of 2 protected domains are not verified yet" in _text(domains)
+    assert "1 of 2 protected domains is not verified yet" in _text(domains)
     assert f'href="/dashboard/domains/{pending["id"]}">{pending["domain"]}</a>' in domains
     assert "PENDING" in domains
     assert "Awaiting the DNS TXT record _cf-email-sec-challenge." in domains

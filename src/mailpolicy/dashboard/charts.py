@@ -16,13 +16,13 @@ from dataclasses import dataclass
 # (WCAG 1.4.11), and neighbours differ in lightness as well as hue.
 PALETTE = (
     "#0b57d0",
-    "#b3261e",
-    "#0f6b2f",
-    "#8e3ea8",
     "#9a5b00",
     "#00707a",
-    "#5f4b8b",
+    "#8e3ea8",
+    "#0f6b2f",
     "#a8326c",
+    "#5f4b8b",
+    "#b3261e",
 )
 OTHER = "#6b7280"
 
