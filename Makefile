@@ -101,6 +101,11 @@ $(AXE_STAMP): tests/browser/package.json tests/browser/package-lock.json
 
 browser-packages: $(BROWSER_STAMP) $(AXE_STAMP)
 
+# Screenshots of every dashboard page into docs/dashboard/ (its README.md lists them), taken by
+# tests/browser/screenshots.py on a server with settings and mail through a real Postfix.
+dashboard-screenshots: $(STAMP) $(MILTER_STAMP) $(BROWSER_STAMP) $(AXE_STAMP)
+	$(BIN)/pytest tests/browser/screenshots.py -q -p no:cacheprovider
+
 # The whole suite on SQLite, then the API suite again on PostgreSQL (a throwaway cluster the
 # tests start and remove). The fuzz run has a process of its own: its scenarios are drawn the
 # same from its seed every time only when no test before it has left state in the generators.

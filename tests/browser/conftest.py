@@ -7,9 +7,11 @@
   speaks to the account's settings API, `sdk` is the official Python SDK pointed at it. A
   module gives its server other MAILPOLICY_* settings by overriding `server_settings` (e.g.
   {"dashboard_idle_seconds": "3"});
+- `protect_domain(domain, *drops)`: a protected domain made ACTIVE on the module's server;
 - `mail` and `mail_server`: a real Postfix whose listener quarantines (a milter with
   MAILPOLICY_DROP_ACTION=quarantine), and its app served on 127.0.0.1 (a module that sends
-  mail overrides `server` with `mail_server`);
+  mail overrides `server` with `mail_server`); `tour`: entries in every resource and mail
+  through that Postfix on `mail_server`'s account, and the path of every page;
 - `browser`: one chromium for the session; `context` and `page`: a fresh context (its own
   cookies) per test at a desktop's size; every error its pages log is collected by
   `console`, and a test whose pages logged one fails;
@@ -30,6 +32,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -47,9 +50,22 @@ from playwright.sync_api import (
 
 from mailpolicy import migrate
 from mailpolicy.db import Database
+from mailpolicy.resources import REGISTRY
 from tests.support.api import SETTINGS_PATH, Tenant, listening, make_tenant, protect
-from tests.support.mailflow import MAILPOLICY, MailSystem, Process, milter_environment, running
+from tests.support.mailflow import (
+    MAILPOLICY,
+    Account,
+    MailSystem,
+    Process,
+    eventually,
+    message,
+    milter_environment,
+    running,
+    send,
+    settle,
+)
 from tests.support.postfix import Postfix, free_port
+from tests.support.sdk import CASES
 from tests.support.servers import Replica
 
 # Debian's package (the Makefile installs it when missing); Playwright never downloads one.
@@ -212,6 +228,74 @@ def mail_server(mail: MailSystem) -> Iterator[Server]:
     tenant = make_tenant(mail.app.state.db, mail.unique("browser"))
     with listening(mail.app, mail.app.state.settings) as port:
         yield Server(f"http://127.0.0.1:{port}", tenant, mail.app.state.db.url)
+
+
+# The resources whose CSV import is one atomic batch of creates and edits.
+IMPORTABLE = {spec.path for spec, _ in REGISTRY if spec.batch == "full"}
+
+
+@pytest.fixture(scope="module")
+def tour(mail: MailSystem, mail_server: Server) -> dict[str, str]:
+    """On `mail_server`'s account: three entries in every resource, a protected domain, and
+    mail through Postfix: a message delivered, one held in quarantine, one refused at RCPT.
+    Gives each page's path under /dashboard by a name: "overview", "messages", "message",
+    "held message", "refused message", "test", "whatif", "audit", and for each resource R
+    "R", "R/new", "R/entry" (its first entry) and, if it has an atomic batch, "R/import"."""
+    tenant = mail_server.tenant
+    account = Account(mail, tenant)
+    entries = {
+        case.attr: [account.create(case.attr, case.nth(n)) for n in range(3)] for case in CASES
+    }
+    domain = account.protect(mail.unique("tour") + ".example", "MALICIOUS")["domain"]
+    account.create(
+        "content_policies",
+        {"name": "Wire", "pattern": "wire transfer", "targets": ["BODY"], "enabled": True},
+    )
+    account.create(
+        "block_senders",
+        {"pattern": "spam.example", "pattern_type": "DOMAIN", "is_regex": False},
+    )
+    settle()
+    to = [f"ann@{domain}", f"bob@{domain}"]
+    mails = {
+        "message": ("friend@partner.example", "Lunch on Friday", "Shall we meet at noon?\n"),
+        "held message": ("boss@vendor.example", "Urgent payment", "Make the wire transfer.\n"),
+        "refused message": ("promo@mail.spam.example", "Offers", "Cheap watches.\n"),
+    }
+    for sender, subject, text in mails.values():
+        send(
+            mail.postfix.port("quarantine"),
+            sender,
+            to,
+            message(subject, sender, to, text=text, display_name=sender.split("@")[0].title()),
+        )
+
+    def records() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = mail.client.get(
+            f"/client/v4/accounts/{tenant.id}/email-security/investigate",
+            headers=tenant.read,
+        ).json()["result"]
+        return found
+
+    found = eventually(records, lambda found: len(found) == len(mails))
+    assert len(found) == len(mails), found
+    by_sender = {r["envelope_from"]: r["id"] for r in found}
+    paths = {
+        "overview": "",
+        "messages": "/messages",
+        "test": "/test",
+        "whatif": "/whatif",
+        "audit": "/audit",
+    }
+    for name, (sender, _, _) in mails.items():
+        paths[name] = f"/messages/{quote(by_sender[sender], safe='')}"
+    for path, made in entries.items():
+        paths[path] = f"/{path}"
+        paths[f"{path}/new"] = f"/{path}/new"
+        paths[f"{path}/entry"] = f"/{path}/{quote(str(made[0]['id']), safe='')}"
+        if path in IMPORTABLE:
+            paths[f"{path}/import"] = f"/{path}/import"
+    return paths
 
 
 # ---- the browser --------------------------------------------------------------------------
