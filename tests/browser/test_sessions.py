@@ -40,9 +40,15 @@ def test_a_wrong_token_is_refused_with_an_alert(
 
 
 def test_a_login_opens_the_overview_with_a_cookie_scripts_cannot_read(
-    page: Page, base_url: str, login: Callable[..., None]
+    page: Page, base_url: str, write_token: str
 ) -> None:
-    login(page)
+    page.goto(f"{base_url}/dashboard")
+    page.fill("#token", write_token)
+    with page.expect_response(f"{base_url}/dashboard/login") as answer:
+        page.get_by_role("button", name="Log in").click()
+    assert answer.value.status == 303
+    assert answer.value.headers["location"] == "/dashboard"
+    page.wait_for_url(f"{base_url}/dashboard")
     assert page.locator("main#main h1").inner_text() == "Overview"
     cookie = session_cookie(page.context)
     assert cookie["httpOnly"] is True
