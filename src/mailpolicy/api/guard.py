@@ -186,30 +186,8 @@ class RequestGuard:
         # is a 404 and a wrong method a 405 for everyone, as the application answers them.
         path: str = scope["path"]
         operation = path.startswith(AUTHENTICATED_PREFIX) and serves(scope["app"].routes, scope)
-        served_form = (
-            not operation
-            and has_body
-            and path.startswith(self.forms)
-            and serves(scope["app"].routes, scope)
-        )
-        if served_form:
-            try:
-                body = await self._read_body(receive)
-            except _Refused as refused:
-                await self._refuse(scope, receive, send, refused.status, [refused.item], _CLOSE)
-                return
-            except _ClientGone:
-                return
-            await self.app(scope, _replay(body, receive), send)
-            return
         if not operation:
-            if has_body:
-                # Nothing served here reads a body, so it is never read: the app sees none (and
-                # would, should a route here ever ask for one), and the connection closes after
-                # the answer so the rest of the body is never parsed as a next request.
-                await self.app(scope, _replay(b"", receive), _closing(send))
-            else:
-                await self.app(scope, receive, send)
+            await self._pass_unauthenticated(scope, receive, send, has_body=has_body)
             return
         try:
             principal, decision = await self._authenticate(headers)
@@ -237,6 +215,33 @@ class RequestGuard:
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, send)
+
+    async def _pass_unauthenticated(
+        self, scope: Scope, receive: Receive, send: Send, *, has_body: bool
+    ) -> None:
+        """A request no API operation serves: passed on without its body, unless it is one
+        of `forms`, whose body is read under the limits and passed on with it."""
+        path: str = scope["path"]
+        if has_body and path.startswith(self.forms) and serves(scope["app"].routes, scope):
+            await self._pass_form(scope, receive, send)
+        elif has_body:
+            # Nothing served here reads a body, so it is never read: the app sees none (and
+            # would, should a route here ever ask for one), and the connection closes after
+            # the answer so the rest of the body is never parsed as a next request.
+            await self.app(scope, _replay(b"", receive), _closing(send))
+        else:
+            await self.app(scope, receive, send)
+
+    async def _pass_form(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A form's body, read under the limits, then the request passed on with it."""
+        try:
+            body = await self._read_body(receive)
+        except _Refused as refused:
+            await self._refuse(scope, receive, send, refused.status, [refused.item], _CLOSE)
+            return
+        except _ClientGone:
+            return
+        await self.app(scope, _replay(body, receive), send)
 
     def _declared_length(self, headers: Mapping[str, str], chunked: bool) -> int | None:
         declared = headers.get("content-length")
