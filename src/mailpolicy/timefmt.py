@@ -10,4 +10,6 @@ def iso(value: dt.datetime | None) -> str | None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: %Y leaves a year before 1000 unpadded ("365-10-21"), which is
+    # no RFC 3339 date.
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
