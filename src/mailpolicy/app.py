@@ -122,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limiter = None
     if settings.rate_limit:
         limiter = RateLimiter(database, settings.rate_limit, settings.rate_limit_window_seconds)
+    # The dashboard counts its sessions' requests against their tokens' quotas with it.
+    app.state.limiter = limiter
     app.add_middleware(
         RequestGuard,
         database=database,

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from mailpolicy.access.credentials import ApiToken, digest
 from mailpolicy.config import Settings
 from mailpolicy.dns.verifier import check
 from tests.support.api import Api, Tenant, protect
@@ -195,3 +197,71 @@ def test_a_visitor_without_a_session_is_sent_to_the_login(
         answer = client.get(path, follow_redirects=False)
         assert answer.status_code == 303
         assert answer.headers["location"] == "/dashboard"
+
+
+def test_check_dns_now(
+    client: TestClient,
+    app: FastAPI,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    api: Api,
+    zones: Zones,
+    dns: tuple[Zones, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "Check DNS now" does what `mailpolicy domains verify` does, for a Write session, on a
+    domain of its own account; the status it changes is the token's in the history."""
+    monkeypatch.setattr(app.state, "settings", _dns_settings(app, dns[1]))
+    name = f"now-{tenant.id[:8]}.example"
+    created = protect(api.create, app.state.db, name, active=False)
+    theirs = protect(
+        Api(client, other_tenant).create,
+        app.state.db,
+        f"notmine-{other_tenant.id[:8]}.example",
+        active=False,
+    )
+    record = _verification(api, created["id"])
+    zones.publish(f'{record["txt_record_name"]}. 60 IN TXT "{record["txt_record_value"]}"')
+    zones.publish(f'{name}. 60 IN TXT "v=spf1 -all"')
+    path = f"/dashboard/domains/{created['id']}"
+
+    # A Read session sees the button disabled, and says why; a forced post changes nothing.
+    csrf = login(client, tenant.read_token)
+    button = re.search(r'<button type="submit" id="check-dns"[^>]*>', client.get(path).text)
+    assert button
+    assert "disabled" in button.group(0)
+    refused = client.post(path + "/check", data={"csrf_token": csrf})
+    assert refused.status_code == 403
+    assert "can only read" in refused.text
+    assert "Status: PENDING" in client.get(path).text
+
+    writer = TestClient(app, base_url="http://127.0.0.1")
+    csrf = login(writer, tenant.write_token)
+    assert writer.post(path + "/check", data={}).status_code == 403  # no CSRF token
+    # Another account's domain is not found, and not checked.
+    other = writer.post(f"/dashboard/domains/{theirs['id']}/check", data={"csrf_token": csrf})
+    assert other.status_code == 404
+    assert theirs["domain"] not in other.text
+
+    answer = writer.post(path + "/check", data={"csrf_token": csrf}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == path + "?checked=1"
+    page = writer.get(answer.headers["location"]).text
+    assert "DNS was asked just now" in page
+    assert "Status: ACTIVE" in _part(page, "ownership-heading")
+    assert "SPF good" in _text(_part(page, "dns-heading"))
+    assert api.get("domains", created["id"]).json()["result"]["status"] == "ACTIVE"
+    with app.state.db.transaction(write=False) as session:
+        token_id = session.scalar(
+            select(ApiToken.id).where(ApiToken.secret_hash == digest(tenant.write_token))
+        )
+    history = client.get(
+        f"/client/v4/accounts/{tenant.id}/email-security/audit",
+        params={"entry_id": created["id"], "action": "verify"},
+        headers=tenant.read,
+    ).json()["result"]
+    assert [event["actor"] for event in history] == [f"token:{token_id}"]
+    assert Api(client, other_tenant).get("domains", theirs["id"]).json()["result"]["status"] == (
+        "PENDING"
+    )
+    writer.close()

@@ -7,9 +7,13 @@ and DMARC records and why they have the status they have, a DNS error, when the 
 its next check) has no API field: it is read from the domain's row, once the API has answered
 the entry to this session's token, and only that account's row.
 
-The API has no action that checks DNS on demand (the background verifier of `mailpolicy
-serve` does, and `mailpolicy domains verify ID` at the command line), so the page offers none:
-while the domain is PENDING its status part asks again by itself every POLL_SECONDS.
+The background verifier of `mailpolicy serve` checks DNS on its schedule; while the domain is
+PENDING the page's status part asks again by itself every POLL_SECONDS. "Check DNS now" (a Write
+session) does what `mailpolicy domains verify ID` does at the command line: the ownership record
+is looked for at once (again, for a domain that timed out or failed), SPF and DMARC are read
+whatever their age, and a change of status is the session token's in the audit history. The
+API has no such action, so the page asks the verifier itself, for a domain the API has first
+answered to the session's token.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from mailpolicy.audit.events import Author
 from mailpolicy.dashboard.settings_pages import EXTRAS
 from mailpolicy.dashboard.web import Page, Viewing
+from mailpolicy.dns.verifier import Report, check
 from mailpolicy.resources.domains import ProtectedDomain
 from mailpolicy.timefmt import iso
 
@@ -57,10 +63,11 @@ STATUS_MEANS = {
     "below is found. Checks run in the background, soon after creation and then every 90 "
     "seconds at most.",
     "TIMEOUT": "The TXT record was not found within the verification window: the background "
-    "checks have stopped. Publish the record, then ask the operator to run `mailpolicy "
-    "domains verify` with this domain's id.",
+    "checks have stopped. Publish the record, then check DNS now (or ask the operator to run "
+    "`mailpolicy domains verify` with this domain's id).",
     "FAILED": "Another value was found at the TXT record's name all along: publish the value "
-    "below, then ask the operator to run `mailpolicy domains verify` with this domain's id.",
+    "below, then check DNS now (or ask the operator to run `mailpolicy domains verify` with "
+    "this domain's id).",
 }
 
 
@@ -151,6 +158,7 @@ async def domain_extra(page: Page, entry: dict[str, Any]) -> dict[str, Any]:
         "seen": seen,
         "dns_checked": _when(seen.checked_at) if seen else "",
         "due": _when(seen.due_at) if seen else "",
+        "checked": page.request.query_params.get("checked") == "1",
     }
 
 
@@ -170,3 +178,20 @@ async def verification_status(page: Viewing, entry_id: str) -> Response:
     return page.render(
         "extra_domains.html", entry=entry, extra=await domain_extra(page, entry), fragment=True
     )
+
+
+@router.post("/domains/{entry_id}/check", name="domains-check")
+async def check_now(page: Viewing, entry_id: str) -> Response:
+    """Ask DNS about one domain now, as `mailpolicy domains verify` does; back to its page."""
+    await page.writable()
+    path = f"/domains/{quote(entry_id, safe='')}"
+    answer = await page.api.get(f"/settings{path}")  # this token's account's domain, or 404
+    if not answer.ok:
+        raise page.failed(answer)
+    by = Author(page.who.actor)
+
+    def run() -> Report:
+        return check(page.database, page.settings, entry_id, by_operator=True, author=by)
+
+    await run_in_threadpool(run)
+    return page.redirect(path, checked="1")

@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from mailpolicy.dashboard.charts import OTHER, Chart, Series, stacked_bars
 from mailpolicy.dashboard.client import Answer
 from mailpolicy.dashboard.login import login_page
-from mailpolicy.dashboard.web import AnyPage, Page
+from mailpolicy.dashboard.web import AnyPage, Page, count_request
 from mailpolicy.db import utcnow
 from mailpolicy.detect.pipeline import Detector
 from mailpolicy.engine import DISPOSITIONS
@@ -370,6 +370,7 @@ def _listed(answer: Answer) -> tuple[list[dict[str, Any]], int, list[str]]:
 async def overview(page: AnyPage) -> Response:
     if page.viewer is None:
         return login_page(page)
+    await count_request(page)
     params = page.request.query_params
     span_name: SpanName = "24h" if params.get("span") == "24h" else DEFAULT_SPAN
     stale_days = stale_days_of(params.get("stale_days"))

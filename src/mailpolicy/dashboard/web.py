@@ -1,10 +1,11 @@
 """What every dashboard page shares: its templates, who is viewing, CSRF, refusals, headers.
 
 A page asks for `Page` (anyone: the login page) or `Viewing` (a live session; without one the
-browser is sent to the login page). A form handler reads its form with `Page.form()`, which
-refuses (403) a post whose CSRF token is not the session's, and `Page.writable()` refuses one
-from a session whose token can only read; the templates disable the controls that would
-change anything for such a session, and say why.
+browser is sent to the login page). Each `Viewing` request counts as one request of the
+session's token against its rate limit, the quota its API calls draw on too. A form handler
+reads its form with `Page.form()`, which refuses (403) a post whose CSRF token is not the
+session's, and `Page.writable()` refuses one from a session whose token can only read; the
+templates disable the controls that would change anything for such a session, and say why.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailpolicy import __version__
+from mailpolicy.access.ratelimit import RateLimiter
 from mailpolicy.config import Settings
 from mailpolicy.dashboard.client import Answer, ApiClient
 from mailpolicy.dashboard.sessions import Viewer, find_session
@@ -93,10 +95,11 @@ class DashboardHeaders:
 class Refused(Exception):
     """A request the dashboard will not carry out: answered with a page saying why."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = dict(headers or {})
 
 
 class LoginRequired(Exception):
@@ -180,6 +183,8 @@ async def _page(request: Request) -> AsyncIterator[Page]:
                 return find_session(session, cookie, settings.dashboard_idle_seconds)
 
         viewer = await run_in_threadpool(find)
+    # Kept for the refusal page, which shows the menu to a viewer who has a session.
+    request.state.dashboard_viewer = viewer
     page = Page(request, viewer, settings, database)
     try:
         yield page
@@ -188,9 +193,31 @@ async def _page(request: Request) -> AsyncIterator[Page]:
             await page._form.close()  # an uploaded file's spooled copy
 
 
+async def count_request(page: Page) -> None:
+    """Count the request of a page with a viewer as one request of the session's token, however
+    many API calls it makes: the token's quota is shared by its API clients and its dashboard
+    sessions. Over it, the page is refused (429), as the API would be."""
+    limiter: RateLimiter | None = getattr(page.request.app.state, "limiter", None)
+    if limiter is None or page.viewer is None:
+        return
+    actor = page.viewer.actor
+    decision = limiter.admit_held(actor)
+    if decision is None:  # deciding needs a lease (a database write): off the event loop
+        decision = await run_in_threadpool(limiter.admit, actor)
+    if not decision.allowed:
+        raise Refused(
+            429,
+            f"This token has made {limiter.limit:,} requests in {limiter.window_seconds} s "
+            "(through the API and the dashboard together), the most this server allows "
+            f"(MAILPOLICY_RATE_LIMIT). Try again in {decision.reset_seconds} s.",
+            limiter.headers(decision),
+        )
+
+
 async def _viewing(page: Annotated[Page, Depends(_page)]) -> Page:
     if page.viewer is None:
         raise LoginRequired
+    await count_request(page)
     return page
 
 
@@ -200,8 +227,11 @@ Viewing = Annotated[Page, Depends(_viewing)]
 
 def refused_page(request: Request, exc: Exception) -> HTMLResponse:
     assert isinstance(exc, Refused)
-    page = Page(request, None, request.app.state.settings, request.app.state.db)
-    return page.render("refused.html", status=exc.status, message=exc.message, title="Refused")
+    viewer: Viewer | None = getattr(request.state, "dashboard_viewer", None)
+    page = Page(request, viewer, request.app.state.settings, request.app.state.db)
+    response = page.render("refused.html", status=exc.status, message=exc.message, title="Refused")
+    response.headers.update(exc.headers)
+    return response
 
 
 def login_redirect(request: Request, _exc: Exception) -> Response:

@@ -37,7 +37,7 @@ import dns.nameserver
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailpolicy.audit.events import CLI, VERIFIER
+from mailpolicy.audit.events import CLI, VERIFIER, Author
 from mailpolicy.config import Settings
 from mailpolicy.db import Database, utcnow
 from mailpolicy.dns import records
@@ -240,13 +240,16 @@ def check(
     domain_id: str,
     *,
     by_operator: bool = False,
+    author: Author = CLI,
     servers: list[dns.nameserver.Nameserver] | None = None,
 ) -> Report:
     """Check one domain's DNS now and record what was found.
 
-    `by_operator`: asked for by name (`mailpolicy domains verify`): SPF and DMARC are read
-    whatever their age, and a domain that timed out or failed is looked for again.
+    `by_operator`: asked for by name (`mailpolicy domains verify`, the dashboard's "Check DNS
+    now"): SPF and DMARC are read whatever their age, and a domain that timed out or failed is
+    looked for again. A change of status it makes is then `author`'s in the history.
     """
+    by = author if by_operator else VERIFIER
     schedule = Schedule.of(settings)
     with database.transaction(write=False) as session:
         row = session.get(ProtectedDomain, domain_id)
@@ -260,14 +263,14 @@ def check(
         try:
             servers = records.nameservers(settings)
         except records.DnsUnavailable as exc:
-            return _record_failure(database, seen, schedule, str(exc), by_operator)
+            return _record_failure(database, seen, schedule, str(exc), by_operator, by)
     found = _ask(seen, servers, settings, schedule, utcnow(), by_operator)
     now = utcnow()
     with database.transaction() as session:
         row = session.get(ProtectedDomain, domain_id, with_for_update=True)
         if row is None:
             raise NotFound(f"No domain with id {domain_id} (deleted while it was checked).")
-        _write(session, row, seen, found, schedule, now, by_operator)
+        _write(session, row, seen, found, schedule, now, by_operator, by)
         return _report(row, found)
 
 
@@ -279,16 +282,17 @@ def _write(
     schedule: Schedule,
     now: dt.datetime,
     by_operator: bool,
+    by: Author,
 ) -> None:
     """Apply what was found; a change of status is a settings change, and an audit event."""
     before = serialize(row)
     if _apply(row, seen, found, schedule, now, by_operator):
-        record_change(session, SPEC, row, "verify", before, CLI if by_operator else VERIFIER)
+        record_change(session, SPEC, row, "verify", before, by)
         log.info("domain %s (%s) is now %s", row.domain, row.id, row.status)
 
 
 def _record_failure(
-    database: Database, seen: _Seen, schedule: Schedule, error: str, by_operator: bool
+    database: Database, seen: _Seen, schedule: Schedule, error: str, by_operator: bool, by: Author
 ) -> Report:
     now = utcnow()
     with database.transaction() as session:
@@ -296,7 +300,7 @@ def _record_failure(
         if row is None:
             raise NotFound(f"No domain with id {seen.id}.")
         found = _Found(error=error)
-        _write(session, row, seen, found, schedule, now, by_operator)
+        _write(session, row, seen, found, schedule, now, by_operator, by)
         return _report(row, found)
 
 
