@@ -159,3 +159,18 @@ def test_a_post_from_another_site_carries_no_session(
         page.get_by_role("button", name="Send").click()
     assert page.locator("h1").inner_text() in {"Log in", "Refused"}
     assert "crosssite@csrf.example" not in patterns(settings_api)
+
+
+def test_a_login_another_site_posts_is_refused(page: Page, base_url: str, write_token: str) -> None:
+    # Login CSRF: a page of another origin makes the browser log in with a token of its
+    # choosing. The browser says where the post came from, so it is refused, token or not.
+    page.goto("about:blank")
+    page.set_content(
+        f'<form method="post" action="{base_url}/dashboard/login">'
+        f'<input name="token" value="{write_token}"><button>Send</button></form>'
+    )
+    with page.expect_response(f"{base_url}/dashboard/login") as answer:
+        page.get_by_role("button", name="Send").click()
+    assert answer.value.status == 403
+    page.get_by_role("main").get_by_text("security token").wait_for()
+    assert not [c for c in page.context.cookies() if c["name"] == COOKIE]

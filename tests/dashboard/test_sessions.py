@@ -6,6 +6,7 @@ import hashlib
 import time
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -116,16 +117,51 @@ def test_a_wrong_token_is_refused(client: TestClient, tenant: Tenant) -> None:
     assert "Enter an API token" in empty.text
 
 
-def test_the_login_form_needs_its_own_token(client: TestClient, tenant: Tenant) -> None:
-    """A login posted from another site (no form token, or not the cookie's) is refused."""
+def test_a_login_from_another_site_is_refused(client: TestClient, tenant: Tenant) -> None:
+    """A login a page of another origin posts is refused, with the login form's token or
+    without; so is one carrying a token that is not the cookie's."""
     client.get("/dashboard")
-    for given in ({}, {"csrf_token": "forged"}):
+    elsewhere = (
+        ({}, {"origin": "https://evil.example"}),
+        ({}, {"sec-fetch-site": "cross-site"}),
+        ({}, {"sec-fetch-site": "same-site", "origin": "http://127.0.0.1"}),
+        ({}, {"origin": "null"}),
+        ({"csrf_token": "forged"}, {}),
+        ({"csrf_token": "forged"}, {"origin": "https://evil.example"}),
+    )
+    for given, headers in elsewhere:
         answer = client.post(
-            "/dashboard/login", data={"token": tenant.write_token, **given}, follow_redirects=False
+            "/dashboard/login",
+            data={"token": tenant.write_token, **given},
+            headers=headers,
+            follow_redirects=False,
         )
-        assert answer.status_code == 403
+        assert answer.status_code == 403, (given, headers)
         assert "security token" in answer.text
     assert client.get("/dashboard/block_senders", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"origin": "http://127.0.0.1", "sec-fetch-site": "same-origin"}],
+    ids=["a script", "a page of the dashboard"],
+)
+def test_a_login_with_the_token_alone(
+    client: TestClient, tenant: Tenant, headers: dict[str, str]
+) -> None:
+    """A client that says nothing of another origin (a script, which no forged post can make
+    log in) may post the token alone, without the login form's token."""
+    answer = client.post(
+        "/dashboard/login",
+        data={"token": tenant.read_token},
+        headers=headers,
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/dashboard"
+    page = client.get("/dashboard/block_senders")
+    assert page.status_code == 200
+    assert "Read only" in page.text
 
 
 def test_logout_ends_the_session_everywhere(client: TestClient, tenant: Tenant) -> None:

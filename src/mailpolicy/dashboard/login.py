@@ -1,8 +1,13 @@
 """Logging in with an API token, and out.
 
-The login form is protected from cross-site posts by a token of its own (a cookie and a hidden
-field that must agree), since there is no session yet to hold one. A login replaces any
-session the browser had, so a session's cookie is never one chosen before the login.
+A login posted from another site is refused (login CSRF: a victim's browser made to log in
+with an attacker's token would then work in the attacker's account). The login form carries a
+token of its own (a cookie and a hidden field that agree), since there is no session yet to hold
+one; a post without it is still taken when nothing says it came from elsewhere: browsers
+label every form post with `Sec-Fetch-Site` and `Origin`, so a cross-site one says so, and a
+client that is not a browser (a script logging in with its token) can be no victim of a forged
+post. A login replaces any session the browser had, so a session's cookie is never one chosen
+before the login.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -56,12 +61,24 @@ async def login_form(page: AnyPage) -> Response:
     return login_page(page)
 
 
+def _from_elsewhere(request: Request) -> bool:
+    """Whether the browser says this request was sent by a page of another origin."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in {"same-origin", "none"}:
+        return True
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return origin.lower() != own.lower()  # "null" too: a sandboxed or opaque origin
+
+
 @router.post("/login")
 async def login(page: AnyPage) -> Response:
     form = await page.request.form()
     given = form.get(CSRF_FIELD)
     expected = page.request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not isinstance(given, str) or not hmac.compare_digest(given, expected):
+    matches = bool(expected) and isinstance(given, str) and hmac.compare_digest(given, expected)
+    if not matches and (given is not None or _from_elsewhere(page.request)):
         raise Refused(
             403,
             "The login form's security token is missing or out of date. Open the login page "
