@@ -155,7 +155,16 @@ def test_a_domain_the_operator_activated_needs_no_record(
     created = protect(api.create, app.state.db, f"byhand-{tenant.id[:8]}.example")
     assert api.get("domains", created["id"], "verification").status_code == 204
     login(client, tenant.write_token)
-    ownership = _part(client.get(f"/dashboard/domains/{created['id']}").text, "ownership-heading")
+    whole = client.get(f"/dashboard/domains/{created['id']}").text
+    # The entry's facts: an object's fields with their values, names as people write them.
+    facts = re.search(r'<dl class="facts card">(.*?)</dl>', whole, re.S)
+    assert facts
+    shown = _text(facts.group(1))
+    assert "Authorization Authorized: Yes Status message:" in shown
+    assert "SPF status" in shown
+    assert "DMARC status" in shown
+    assert "O365 tenant ID" in shown
+    ownership = _part(whole, "ownership-heading")
     assert "Status: ACTIVE" in ownership
     assert "Verified by the operator" in ownership
     assert "TXT record name" not in ownership

@@ -39,8 +39,30 @@ class Field:
         return "" if value is None else str(value)
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize().replace(" ip ", " IP ").replace("Ip ", "IP ")
+# Words a label writes in capitals (or as their owners write them).
+_WORDS = {
+    "id": "ID",
+    "ids": "IDs",
+    "ip": "IP",
+    "ips": "IPs",
+    "url": "URL",
+    "urls": "URLs",
+    "spf": "SPF",
+    "dmarc": "DMARC",
+    "dkim": "DKIM",
+    "tls": "TLS",
+    "o365": "O365",
+    "csv": "CSV",
+}
+
+
+def label(name: str) -> str:
+    """An API name as a person reads it: `spf_status` is "SPF status"."""
+    words = name.replace("_", " ").split(" ")
+    shown = [_WORDS.get(word.lower(), word.lower()) for word in words]
+    if shown and shown[0] == words[0].lower():
+        shown[0] = shown[0].capitalize()
+    return " ".join(shown)
 
 
 def _kind(schema: dict[str, Any]) -> tuple[str, tuple[str, ...], bool]:
@@ -83,7 +105,7 @@ def fields_of(
             kind = "textarea"
         hint = str(prop.get("description", ""))
         must = name in required and not all_optional
-        found.append(Field(name, _label(name), kind, must, options, hint, nullable))
+        found.append(Field(name, label(name), kind, must, options, hint, nullable))
     rank = {"text": 0, "int": 2, "select": 1, "multi": 3, "lines": 3, "bool": 4, "tristate": 5}
     return sorted(
         found,

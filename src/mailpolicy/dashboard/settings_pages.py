@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from mailpolicy.dashboard.client import Answer, Problem
-from mailpolicy.dashboard.forms import Field, fields_of, values_of
+from mailpolicy.dashboard.forms import Field, fields_of, label, values_of
 from mailpolicy.dashboard.web import Page, Refused, Viewing
 from mailpolicy.resources import REGISTRY
 from mailpolicy.resources.spec import ResourceSpec
@@ -62,7 +62,7 @@ class Resource:
 
     @property
     def title(self) -> str:
-        return self.spec.path.replace("_", " ").capitalize()
+        return label(self.spec.path)
 
     @property
     def searchable(self) -> bool:

@@ -28,6 +28,7 @@ from mailpolicy import __version__
 from mailpolicy.access.ratelimit import RateLimiter
 from mailpolicy.config import Settings
 from mailpolicy.dashboard.client import Answer, ApiClient
+from mailpolicy.dashboard.forms import label
 from mailpolicy.dashboard.sessions import Viewer, find_session
 from mailpolicy.db import Database
 from mailpolicy.resources import REGISTRY
@@ -55,9 +56,8 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.globals["version"] = __version__
 TEMPLATES.env.globals["prefix"] = PREFIX
 TEMPLATES.env.globals["READ_ONLY"] = READ_ONLY
-TEMPLATES.env.globals["resources"] = [
-    (spec.path, spec.path.replace("_", " ").capitalize()) for spec, _ in REGISTRY
-]
+TEMPLATES.env.globals["resources"] = [(spec.path, label(spec.path)) for spec, _ in REGISTRY]
+TEMPLATES.env.filters["label"] = label
 
 
 def _query(values: Mapping[str, Any]) -> str:
