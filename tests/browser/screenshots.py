@@ -52,7 +52,7 @@ def test_every_page_is_taken(
 
     def shoot(name: str, what: str) -> None:
         page.wait_for_load_state("networkidle")
-        page.screenshot(path=OUT / file_name(name))
+        page.screenshot(path=OUT / file_name(name), full_page=True)
         path = generic(page.url.removeprefix(base_url))
         taken.append((file_name(name), path, what))
 
