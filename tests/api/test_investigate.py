@@ -82,6 +82,29 @@ def test_a_record_answers_in_cloudflares_shape(
     assert by_queue.json()["result"]["id"] in {m.id for m in mail.values()}
 
 
+def test_a_setting_that_decided_for_several_recipients_is_one_finding(
+    app: FastAPI, client: TestClient, tenant: Tenant, corp: str
+) -> None:
+    (held,) = record_message(
+        app.state.db,
+        "boss@bad.example",
+        [f"ann@{corp}", f"bob@{corp}"],
+        drop_action="quarantine",
+        subject="Two recipients",
+    )
+    answer = client.get(url(tenant, "investigate", held.id, "detections"), headers=tenant.read)
+    assert answer.status_code == 200, answer.text
+    findings = answer.json()["result"]["findings"]
+    # The blocked sender matched the envelope and the header sender: two findings, each once,
+    # though it decided for both recipients; so did the protected domain.
+    matched = [(f["name"].split("/")[0], f["field"]) for f in findings]
+    assert sorted(matched) == [
+        ("block_senders", "envelope_from"),
+        ("block_senders", "header_from"),
+        ("domains", "recipient"),
+    ], findings
+
+
 def test_filters(
     client: TestClient, tenant: Tenant, mail: dict[str, RecordDraft], corp: str
 ) -> None:

@@ -129,3 +129,30 @@ def test_allow_this_sender_opens_an_allow_policy_for_the_messages_sender(
     page.get_by_role("link", name="Allow this sender").click()
     page.wait_for_url("**/dashboard/allow_policies/new?*")
     assert "vendor.example" in page.locator("[name=pattern]").input_value()
+
+
+def test_a_held_messages_preview_is_fetched_only_when_opened(
+    page: Page,
+    base_url: str,
+    login: Callable[..., None],
+    tour: dict[str, str],
+    axe: Callable[..., None],
+) -> None:
+    # Seeing a preview is noted in the message's action log, so opening the message's page
+    # alone must not fetch it: the picture is in a closed disclosure until asked for.
+    login(page)
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "preview.png" in r.url else None)
+    visit(page, base_url, tour["held message"])
+    page.wait_for_load_state("networkidle")
+    page.mouse.wheel(0, 10000)  # scrolled to where the preview is: still not fetched
+    page.wait_for_timeout(300)
+    assert fetched == []
+    with page.expect_response("**/preview.png") as answer:
+        page.get_by_text("Show the preview").click()
+    assert answer.value.status == 200
+    assert answer.value.headers["content-type"] == "image/png"
+    page.wait_for_function("document.querySelector('#preview img').naturalWidth > 0")
+    axe(page, "a held message with its preview open")
+    page.reload()
+    assert "preview" in page.locator("#action-log").inner_text().lower()

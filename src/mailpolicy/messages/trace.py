@@ -9,6 +9,7 @@ while a recipient of it has no final delivery status yet.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mailpolicy.messages import mime_headers
@@ -104,6 +105,10 @@ def detections(record: MessageRecord, recipients: list[MessageRecipient]) -> dic
         for reason in recipient.reasons
         if reason.get("honoured") and recipient.disposition != "NONE"
     ]
+    # A setting that decided for several recipients is one finding, not one per recipient.
+    unique: dict[str, dict[str, Any]] = {}
+    for finding in findings:
+        unique.setdefault(json.dumps(finding, sort_keys=True, default=str), finding)
     return {
         "action": record.action,
         "attachments": [],
@@ -118,6 +123,6 @@ def detections(record: MessageRecord, recipients: list[MessageRecipient]) -> dic
         },
         "threat_categories": categories,
         "validation": {"comment": None, **record.validation},
-        "findings": findings,
+        "findings": list(unique.values()),
         "final_disposition": record.final_disposition,
     }
