@@ -72,10 +72,10 @@ def test_the_session_cookie(client: TestClient, tenant: Tenant) -> None:
         v for k, v in answer.headers.multi_items() if k == "set-cookie" and "session" in v
     )
     assert cookie.startswith("mailpolicy_session=")
-    lowered = cookie.lower()
-    assert "httponly" in lowered
-    assert "samesite=strict" in lowered
-    assert "path=/dashboard" in lowered
+    assert "; HttpOnly" in cookie
+    assert "; SameSite=Strict" in cookie
+    assert "; Path=/dashboard" in cookie
+    assert "Secure" not in cookie  # plain http here; https gets Secure
     # The cookie holds no part of the token.
     assert tenant.write_token not in cookie
 
@@ -296,3 +296,26 @@ def test_the_static_files_are_served(client: TestClient) -> None:
         assert answer.status_code == 200
         assert kind in answer.headers["content-type"]
         assert answer.content == (STATIC / name).read_bytes()
+
+
+def test_over_https_the_cookies_are_secure(app: FastAPI, tenant: Tenant) -> None:
+    with TestClient(app, base_url="https://127.0.0.1") as client:
+        form = client.get("/dashboard")
+        (login_cookie,) = [
+            v for k, v in form.headers.multi_items() if k == "set-cookie" and "login" in v
+        ]
+        assert "; Secure" in login_cookie
+        answer = client.post(
+            "/dashboard/login",
+            data={"token": tenant.write_token, "csrf_token": csrf_of(form)},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303
+        (session_cookie,) = [
+            v
+            for k, v in answer.headers.multi_items()
+            if k == "set-cookie" and v.startswith("mailpolicy_session=")
+        ]
+        assert "; Secure" in session_cookie
+        assert "; SameSite=Strict" in session_cookie
+        assert client.get("/dashboard/block_senders").status_code == 200

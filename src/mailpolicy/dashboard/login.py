@@ -37,20 +37,36 @@ def _secure(page: Page) -> bool:
     return page.request.url.scheme == "https"
 
 
+def _set_cookie(
+    page: Page, response: Response, name: str, value: str, max_age: int | None = None
+) -> None:
+    """An HttpOnly, SameSite=Strict cookie for the dashboard's pages only (Secure over https)."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(page),
+    )
+    # The attribute as RFC 6265bis writes it (Starlette passes on the lowercase it is given;
+    # browsers read either).
+    name_bytes = name.encode("latin-1") + b"="
+    response.raw_headers[:] = [
+        (key, given.replace(b"SameSite=strict", b"SameSite=Strict"))
+        if key == b"set-cookie" and given.startswith(name_bytes)
+        else (key, given)
+        for key, given in response.raw_headers
+    ]
+
+
 def login_page(page: Page, *, status: int = 200, error: str = "") -> HTMLResponse:
     token = secrets.token_urlsafe(32)
     response = page.render(
         "login.html", status=status, login_csrf=token, error=error, title="Log in"
     )
-    response.set_cookie(
-        LOGIN_COOKIE,
-        token,
-        path=PREFIX,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(page),
-        max_age=3600,
-    )
+    _set_cookie(page, response, LOGIN_COOKIE, token, max_age=3600)
     return response
 
 
@@ -102,14 +118,7 @@ async def login(page: AnyPage) -> Response:
         )
     cookie, _viewer = opened
     response = page.redirect("")
-    response.set_cookie(
-        COOKIE,
-        cookie,
-        path=PREFIX,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(page),
-    )
+    _set_cookie(page, response, COOKIE, cookie)
     response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
     return response
 
