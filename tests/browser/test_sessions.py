@@ -88,6 +88,19 @@ def test_logging_out_ends_the_session_and_its_old_cookie_opens_nothing(
     assert page.locator("h1").inner_text() == "Log in"
 
 
+def test_the_logout_page_logs_out_with_its_button(
+    page: Page, base_url: str, login: Callable[..., None], axe: Callable[..., None]
+) -> None:
+    login(page)
+    page.goto(f"{base_url}/dashboard/logout")
+    assert page.locator("h1").inner_text() == "Log out"
+    axe(page, "the logout page")
+    page.get_by_role("main").get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{base_url}/dashboard*")
+    assert page.locator("h1").inner_text() == "Log in"
+    assert not [c for c in page.context.cookies() if c["name"] == COOKIE]
+
+
 def new_blocked_sender_form(page: Page, base_url: str, pattern: str) -> None:
     page.goto(f"{base_url}/dashboard/block_senders/new")
     page.fill("[name=pattern]", pattern)

@@ -319,3 +319,20 @@ def test_over_https_the_cookies_are_secure(app: FastAPI, tenant: Tenant) -> None
         assert "; Secure" in session_cookie
         assert "; SameSite=Strict" in session_cookie
         assert client.get("/dashboard/block_senders").status_code == 200
+
+
+def test_the_logout_page_asks_for_a_post(client: TestClient, tenant: Tenant) -> None:
+    # Opened (a bookmark, a typed address), /dashboard/logout asks; it does not log out.
+    assert client.get("/dashboard/logout", follow_redirects=False).headers["location"] == (
+        "/dashboard"
+    )
+    login(client, tenant.write_token)
+    asked = client.get("/dashboard/logout")
+    assert asked.status_code == 200
+    assert "<h1>Log out</h1>" in asked.text
+    assert client.get("/dashboard/block_senders").status_code == 200
+    answer = client.post(
+        "/dashboard/logout", data={"csrf_token": csrf_of(asked)}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    assert client.get("/dashboard/block_senders", follow_redirects=False).status_code == 303

@@ -123,6 +123,14 @@ async def login(page: AnyPage) -> Response:
     return response
 
 
+@router.get("/logout")
+async def logout_form(page: AnyPage) -> Response:
+    """A logout is a post (a link elsewhere cannot end a session): this page asks for it."""
+    if page.viewer is None:
+        return page.redirect("")
+    return page.render("logout.html", title="Log out")
+
+
 @router.post("/logout")
 async def logout(page: AnyPage) -> Response:
     if page.viewer is not None:
