@@ -51,7 +51,7 @@ ADDRESSES = [
 NETWORKS = ["198.51.100.7", "198.51.100.0/24", "2001:db8::/32", "10.0.0.0/8", "300.1.1.1"]
 REGEXES = [r".*@example\.com", r"bob@.*", r"(unclosed", r"[a-z]+@corp\.com", r".*\.net"]
 # Display names of the registry; a blank one is an entry the engine leaves out.
-NAMES = ["Alice Smith", "Bob", "  ", "CEO"]
+NAMES = ["Dana Whitfield", "Finance Desk", "  ", "CEO"]
 
 
 def random_rule(rng: random.Random, kind: str, ident: str) -> Rule:

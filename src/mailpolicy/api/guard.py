@@ -206,15 +206,9 @@ class RequestGuard:
             send = _labelled(send, self.limiter.headers(decision))
         scope.setdefault("state", {})[_PRINCIPAL] = principal
         if has_body:
-            try:
-                body = await self._read_body(receive)
-            except _Refused as refused:
-                await self._refuse(scope, receive, send, refused.status, [refused.item], _CLOSE)
-                return
-            except _ClientGone:
-                return
-            receive = _replay(body, receive)
-        await self.app(scope, receive, send)
+            await self._pass_with_body(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
     async def _pass_unauthenticated(
         self, scope: Scope, receive: Receive, send: Send, *, has_body: bool
@@ -223,7 +217,7 @@ class RequestGuard:
         of `forms`, whose body is read under the limits and passed on with it."""
         path: str = scope["path"]
         if has_body and path.startswith(self.forms) and serves(scope["app"].routes, scope):
-            await self._pass_form(scope, receive, send)
+            await self._pass_with_body(scope, receive, send)
         elif has_body:
             # Nothing served here reads a body, so it is never read: the app sees none (and
             # would, should a route here ever ask for one), and the connection closes after
@@ -232,8 +226,9 @@ class RequestGuard:
         else:
             await self.app(scope, receive, send)
 
-    async def _pass_form(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A form's body, read under the limits, then the request passed on with it."""
+    async def _pass_with_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request's body, read under the limits (within the deadline, declared or
+        chunked), then the request passed on with it; over a limit, refused."""
         try:
             body = await self._read_body(receive)
         except _Refused as refused:
